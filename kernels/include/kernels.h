@@ -1,0 +1,9 @@
+/*
+ * kernels.h — the inference worker's public API (umbrella header).
+ * Parts: kern_cpu.h (CPU features and ISA dispatch).
+ */
+#ifndef ARIA_KERNELS_H
+#define ARIA_KERNELS_H
+#include "base.h"
+#include "kern_cpu.h"
+#endif

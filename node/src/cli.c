@@ -1,0 +1,121 @@
+/*
+ * cli.c — `aria` command-line dispatch: the verb table, global help, and
+ * usage errors (exit 2 with usage on stderr).
+ */
+#include <string.h>
+
+#include "cli.h"
+#include "node.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const cli_verb verbs[] = {
+    {"version", "print version, build and detected CPU features",
+     "usage: aria version\n"
+     "Prints the version, git revision, build type, and the CPU features\n"
+     "detected at run time with the kernel ISA path they select.\n",
+     cmd_version},
+    {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
+};
+
+const cli_verb *
+cli_verb_find(const char *name)
+{
+    for (size_t i = 0; i < ARIA_ARRAY_LEN(verbs); i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+static void
+print_main_usage(FILE *f)
+{
+    fprintf(f, "usage: aria <verb> [options]\n\n"
+               "ARIA: a peer-to-peer marketplace for CPU inference of ternary "
+               "(BitNet b1.58) models.\n\nverbs:\n");
+    for (size_t i = 0; i < ARIA_ARRAY_LEN(verbs); i++)
+        fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(f, "\n'aria <verb> --help' shows a verb's options.\n");
+}
+
+void
+cli_print_usage(FILE *f, const cli_verb *v)
+{
+    fputs(v->usage, f);
+}
+
+int
+cli_usage_error(const cli_verb *v, const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "aria %s: %s\n", v->name, msg);
+    cli_print_usage(stderr, v);
+    return 2;
+}
+
+int
+cli_fail(int rc, const char *context)
+{
+    const char *detail = aria_err_msg();
+    if (detail && *detail)
+        fprintf(stderr, "aria: %s: %s\n", context, detail);
+    else
+        fprintf(stderr, "aria: %s: %s\n", context, aria_strerror(rc));
+    return 1;
+}
+
+int
+cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_usage(stdout);
+        return 0;
+    }
+    const cli_verb *v = cli_verb_find(argv[1]);
+    if (!v) {
+        fprintf(stderr, "aria help: unknown verb '%s'\n", argv[1]);
+        print_main_usage(stderr);
+        return 2;
+    }
+    cli_print_usage(stdout, v);
+    return 0;
+}
+
+int
+node_cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
+        print_main_usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "--version") == 0)
+        name = "version";
+    const cli_verb *v = cli_verb_find(name);
+    if (!v) {
+        fprintf(stderr, "aria: unknown verb '%s'\n\n", name);
+        print_main_usage(stderr);
+        return 2;
+    }
+    if (cli_wants_help(argc - 1, argv + 1)) {
+        cli_print_usage(stdout, v);
+        return 0;
+    }
+    return v->fn(argc - 1, argv + 1);
+}

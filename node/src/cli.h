@@ -1,0 +1,35 @@
+/*
+ * cli.h — private to node: the verb table and helpers shared by verbs.
+ *
+ * A verb is `int cmd_<verb>(int argc, char **argv)` where argv[0] is the
+ * verb name. It returns the exit status: 0 ok, 1 failure, 2 usage error.
+ * Unknown flags print the verb's usage to stderr and return 2.
+ */
+#ifndef ARIA_NODE_CLI_H
+#define ARIA_NODE_CLI_H
+#include <stdio.h>
+
+#include "base.h"
+
+typedef struct cli_verb {
+    const char *name;
+    const char *summary;
+    const char *usage; /* full help text for `aria <verb> --help` */
+    int (*fn)(int argc, char **argv);
+} cli_verb;
+
+/* Print "aria: <context>: <detail or strerror>" to stderr, return 1. */
+int cli_fail(int rc, const char *context);
+/* Print the verb's usage to `f`. */
+void cli_print_usage(FILE *f, const cli_verb *v);
+/* Usage error: print `msg` and the verb's usage to stderr; return 2. */
+int cli_usage_error(const cli_verb *v, const char *msg);
+/* Look up a verb by name (NULL if unknown). */
+const cli_verb *cli_verb_find(const char *name);
+/* True if argv holds -h or --help before any "--". */
+int cli_wants_help(int argc, char **argv);
+
+/* Verbs. */
+int cmd_version(int argc, char **argv);
+
+#endif

@@ -1,0 +1,2 @@
+/* sched.c — skeleton; see scheduler.h. */
+#include "scheduler.h"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# install-deps.sh — install every Debian package ARIA needs to build, test
+# and run. Idempotent: when everything is present it only checks (fast).
+# Needs root (apt-get) only when something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config git ca-certificates
+  clang libclang-rt-14-dev clang-format   # libFuzzer, formatting check
+  libsecp256k1-dev libsodium-dev          # wallet
+  liblmdb-dev lmdb-utils                  # ledger
+  libnng-dev libprotobuf-c-dev protobuf-c-compiler   # wire
+  libmicrohttpd-dev libjansson-dev libinih-dev       # node
+  libcriterion-dev libnanomsg-dev         # tests
+  valgrind curl python3 nodejs npm        # tests and tools
+)
+# Optional extras for specific tests; installed when asked (ARIA_EXTRAS=1).
+EXTRAS=(prometheus)
+
+want=("${PKGS[@]}")
+if [ "${ARIA_EXTRAS:-0}" = 1 ]; then want+=("${EXTRAS[@]}"); fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: this script needs Debian's dpkg and apt-get (Debian 12 expected)." >&2
+  echo "install-deps: install these packages by other means: ${want[*]}" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#want[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: missing: ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=sudo
+  else
+    echo "install-deps: not root and no sudo: run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${#missing[@]} packages"
