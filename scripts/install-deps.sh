@@ -12,8 +12,13 @@ PKGS=(
   libnng-dev libprotobuf-c-dev protobuf-c-compiler   # wire
   libmicrohttpd-dev libjansson-dev libinih-dev       # node
   libcriterion-dev libnanomsg-dev         # tests
-  valgrind curl python3 nodejs npm        # tests and tools
+  valgrind curl python3                   # tests and tools
 )
+# node and npm (OpenAI SDK and tokenizer parity tests): some machines carry a
+# nodejs build that bundles npm and conflicts with Debian's npm package, so
+# these count as present when the commands exist.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 # Optional extras for specific tests; installed when asked (ARIA_EXTRAS=1).
 EXTRAS=(prometheus)
 
