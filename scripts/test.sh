@@ -35,6 +35,7 @@ run_suite() { # name builddir cmake-args...
 }
 
 mkdir -p build
+rm -f build/release.ctest.log build/asan.ctest.log
 run_suite release build/release -DCMAKE_BUILD_TYPE=Release
 if [ "${ARIA_SKIP_ASAN:-0}" != 1 ]; then
   # detect_leaks=1 so a leak fails the test; abort_on_error for a clear exit.
@@ -68,3 +69,13 @@ fi
 
 step "done"
 printf '%s\n' "${summary[@]}"
+# One closing line over every ctest suite: "N passed, N failed".
+total=0; failed=0
+for log in build/release.ctest.log build/asan.ctest.log; do
+  [ -f "$log" ] || continue
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+  f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  n=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$((total + n)); failed=$((failed + f))
+done
+echo "tests: $((total - failed)) passed, $failed failed"
