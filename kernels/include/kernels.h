@@ -6,4 +6,6 @@
 #define ARIA_KERNELS_H
 #include "base.h"
 #include "kern_cpu.h"
+#include "kern_types.h" /* weight types, fp16/bf16, dequantize, pack (kern-gguf) */
+#include "kern_gguf.h"  /* GGUF reader and writer (kern-gguf) */
 #endif
