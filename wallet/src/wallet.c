@@ -1,10 +1,386 @@
-/* wallet.c — skeleton; see wallet.h. */
-#include "wallet.h"
+/*
+ * wallet.c — the wallet handle: seed derivations, BIP-340 signing and
+ * verification over tagged hashes, BLAKE2b-256 hashing and sealed boxes.
+ *
+ * Invariants:
+ *  - Secrets live in a sodium_malloc'd wallet_secrets made read-only once
+ *    filled; stack temporaries holding secret bytes are wiped with
+ *    sodium_memzero on every path before returning.
+ *  - The secp256k1 context is created and randomised once (pthread_once)
+ *    and only used read-only afterwards, which libsecp256k1 allows from
+ *    several threads at once.
+ */
+#include <pthread.h>
+#include <string.h>
 
+#include <secp256k1_schnorrsig.h>
 #include <sodium.h>
+
+#include "wallet_internal.h"
+
+_Static_assert(sizeof(crypto_generichash_state) <= sizeof(((wallet_hasher *)0)->state),
+               "wallet_hasher too small for BLAKE2b state");
+_Static_assert(_Alignof(crypto_generichash_state) <= 64, "wallet_hasher alignment");
+_Static_assert(WALLET_SEAL_OVERHEAD ==
+                   crypto_scalarmult_curve25519_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "seal overhead");
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static secp256k1_context *g_ctx; /* read-only after init */
+
+static void
+init_once(void)
+{
+    if (sodium_init() < 0)
+        return;
+    secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+    if (!ctx)
+        return;
+    /* Blinding of the signing computations against side channels. */
+    uint8_t r[32];
+    randombytes_buf(r, sizeof r);
+    if (!secp256k1_context_randomize(ctx, r)) {
+        secp256k1_context_destroy(ctx);
+        return;
+    }
+    sodium_memzero(r, sizeof r);
+    g_ctx = ctx;
+}
+
+const secp256k1_context *
+wallet__ctx(void)
+{
+    pthread_once(&g_once, init_once);
+    return g_ctx;
+}
 
 const char *
 wallet_backend_version(void)
 {
-    return sodium_version_string();
+    return "libsodium " SODIUM_VERSION_STRING ", libsecp256k1";
+}
+
+/* ------------------------------------------------------------------ */
+/* Handle                                                               */
+/* ------------------------------------------------------------------ */
+
+int
+wallet_from_seed(const uint8_t seed[WALLET_SEED_BYTES], wallet **out)
+{
+    ARIA_ASSERT(seed && out);
+    *out = NULL;
+    const secp256k1_context *ctx = wallet__ctx();
+    if (!ctx)
+        return aria_errf(ARIA_EINTERNAL, "wallet: crypto library initialisation failed");
+    wallet *w = aria_calloc(1, sizeof *w);
+    if (!w)
+        return aria_errf(ARIA_ENOMEM, "wallet: out of memory");
+    w->sec = sodium_malloc(sizeof *w->sec);
+    if (!w->sec) {
+        aria_free(w);
+        return aria_errf(ARIA_ENOMEM, "wallet: cannot allocate protected memory for secrets");
+    }
+    wallet_secrets *s = w->sec;
+    memcpy(s->seed, seed, WALLET_SEED_BYTES);
+
+    /* Signing key: BLAKE2b-256 keyed with the seed over tag || counter. A
+     * candidate is invalid (0 or >= the group order) with probability
+     * ~2^-128; the counter makes the retry deterministic. */
+    int ok = 0;
+    for (unsigned ctr = 0; ctr < 256 && !ok; ctr++) {
+        uint8_t msg[sizeof WALLET_TAG_SIGN_KEY];
+        memcpy(msg, WALLET_TAG_SIGN_KEY, sizeof WALLET_TAG_SIGN_KEY - 1);
+        msg[sizeof msg - 1] = (uint8_t)ctr;
+        crypto_generichash(s->sign_sk, sizeof s->sign_sk, msg, sizeof msg, s->seed,
+                           WALLET_SEED_BYTES);
+        ok = secp256k1_ec_seckey_verify(ctx, s->sign_sk);
+    }
+    secp256k1_xonly_pubkey xpk;
+    if (!ok || !secp256k1_keypair_create(ctx, &s->keypair, s->sign_sk) ||
+        !secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &s->keypair) ||
+        !secp256k1_xonly_pubkey_serialize(ctx, w->id, &xpk)) {
+        wallet_free(w);
+        return aria_errf(ARIA_EINTERNAL, "wallet: secp256k1 key derivation failed");
+    }
+    /* Encryption key: the X25519 scalar is clamped by crypto_scalarmult. */
+    crypto_generichash(s->enc_sk, sizeof s->enc_sk, (const uint8_t *)WALLET_TAG_ENC_KEY,
+                       sizeof WALLET_TAG_ENC_KEY - 1, s->seed, WALLET_SEED_BYTES);
+    if (crypto_scalarmult_curve25519_base(w->enc_pk, s->enc_sk) != 0) {
+        wallet_free(w);
+        return aria_errf(ARIA_EINTERNAL, "wallet: X25519 key derivation failed");
+    }
+    sodium_mprotect_readonly(s);
+    *out = w;
+    return 0;
+}
+
+int
+wallet_new_random(wallet **out)
+{
+    ARIA_ASSERT(out);
+    *out = NULL;
+    if (!wallet__ctx())
+        return aria_errf(ARIA_EINTERNAL, "wallet: crypto library initialisation failed");
+    uint8_t *seed = sodium_malloc(WALLET_SEED_BYTES);
+    if (!seed)
+        return aria_errf(ARIA_ENOMEM, "wallet: cannot allocate protected memory for the seed");
+    int rc = aria_os_random(seed, WALLET_SEED_BYTES);
+    if (rc == 0)
+        rc = wallet_from_seed(seed, out);
+    sodium_free(seed);
+    return rc;
+}
+
+void
+wallet_free(wallet *w)
+{
+    if (!w)
+        return;
+    if (w->sec)
+        sodium_free(w->sec); /* makes writable, wipes, unmaps */
+    sodium_memzero(w, sizeof *w);
+    aria_free(w);
+}
+
+void
+wallet_account_id(const wallet *w, uint8_t out[WALLET_ID_BYTES])
+{
+    ARIA_ASSERT(w && out);
+    memcpy(out, w->id, WALLET_ID_BYTES);
+}
+
+void
+wallet_enc_key(const wallet *w, uint8_t out[WALLET_ENC_KEY_BYTES])
+{
+    ARIA_ASSERT(w && out);
+    memcpy(out, w->enc_pk, WALLET_ENC_KEY_BYTES);
+}
+
+const uint8_t *
+wallet__seed(const wallet *w)
+{
+    return w->sec->seed;
+}
+
+/* ------------------------------------------------------------------ */
+/* Signatures                                                           */
+/* ------------------------------------------------------------------ */
+
+/* A purpose is 1..64 bytes of [a-z0-9_-]; callers pass string literals, so a
+ * bad one is a bug. */
+static size_t
+purpose_len(const char *purpose)
+{
+    ARIA_ASSERT(purpose);
+    size_t n = 0;
+    for (; purpose[n]; n++) {
+        char c = purpose[n];
+        ARIA_ASSERT((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+    }
+    ARIA_ASSERT(n >= 1 && n <= 64);
+    return n;
+}
+
+/* The SHA-256 state after absorbing SHA256(tag)||SHA256(tag), cached per
+ * thread for the last few purposes (saves two compressions per call). */
+typedef struct tag_cache_entry {
+    char purpose[65];
+    crypto_hash_sha256_state st;
+} tag_cache_entry;
+static _Thread_local tag_cache_entry t_tag_cache[4];
+static _Thread_local unsigned t_tag_next;
+
+static void
+tagged_hash(const char *purpose, const void *msg, size_t len, uint8_t out[32])
+{
+    size_t plen = purpose_len(purpose);
+    ARIA_ASSERT(msg || len == 0);
+    crypto_hash_sha256_state st;
+    int found = 0;
+    for (unsigned i = 0; i < ARIA_ARRAY_LEN(t_tag_cache); i++) {
+        if (strcmp(t_tag_cache[i].purpose, purpose) == 0) {
+            st = t_tag_cache[i].st;
+            found = 1;
+            break;
+        }
+    }
+    if (!found) {
+        char tag[80];
+        int tn = aria_snprintf(tag, sizeof tag, "aria/%s/v1", purpose);
+        uint8_t th[32];
+        crypto_hash_sha256(th, (const uint8_t *)tag, (unsigned long long)tn);
+        crypto_hash_sha256_init(&st);
+        crypto_hash_sha256_update(&st, th, 32);
+        crypto_hash_sha256_update(&st, th, 32);
+        tag_cache_entry *e = &t_tag_cache[t_tag_next++ % ARIA_ARRAY_LEN(t_tag_cache)];
+        memcpy(e->purpose, purpose, plen + 1);
+        e->st = st;
+    }
+    if (len)
+        crypto_hash_sha256_update(&st, msg, len);
+    crypto_hash_sha256_final(&st, out);
+}
+
+int
+wallet_sign(const wallet *w, const char *purpose, const void *msg, size_t len,
+            uint8_t sig[WALLET_SIG_BYTES])
+{
+    ARIA_ASSERT(w && sig);
+    uint8_t h[32], aux[32];
+    tagged_hash(purpose, msg, len, h);
+    randombytes_buf(aux, sizeof aux);
+    int ok = secp256k1_schnorrsig_sign32(wallet__ctx(), sig, h, &w->sec->keypair, aux);
+    sodium_memzero(aux, sizeof aux);
+    if (!ok)
+        return aria_errf(ARIA_EINTERNAL, "wallet: schnorr signing failed");
+    return 0;
+}
+
+int
+wallet_verify(const uint8_t id[WALLET_ID_BYTES], const char *purpose, const void *msg, size_t len,
+              const uint8_t sig[WALLET_SIG_BYTES])
+{
+    ARIA_ASSERT(id && sig);
+    const secp256k1_context *ctx = wallet__ctx();
+    uint8_t h[32];
+    tagged_hash(purpose, msg, len, h);
+    secp256k1_xonly_pubkey pk;
+    if (!ctx || !secp256k1_xonly_pubkey_parse(ctx, &pk, id))
+        return aria_errf(ARIA_EINVAL, "wallet: account id is not a valid x-only secp256k1 key");
+    if (!secp256k1_schnorrsig_verify(ctx, sig, h, 32, &pk))
+        return aria_errf(ARIA_ECRYPTO, "wallet: bad signature (purpose %s)", purpose);
+    return 0;
+}
+
+int
+wallet_bip340_verify(const uint8_t pubkey[32], const uint8_t *msg, size_t msg_len,
+                     const uint8_t sig[WALLET_SIG_BYTES])
+{
+    ARIA_ASSERT(pubkey && sig && (msg || msg_len == 0));
+    const secp256k1_context *ctx = wallet__ctx();
+    secp256k1_xonly_pubkey pk;
+    if (!ctx || !secp256k1_xonly_pubkey_parse(ctx, &pk, pubkey))
+        return aria_errf(ARIA_EINVAL, "wallet: public key is not a valid x-only secp256k1 key");
+    if (!secp256k1_schnorrsig_verify(ctx, sig, msg, msg_len, &pk))
+        return aria_errf(ARIA_ECRYPTO, "wallet: bad BIP-340 signature");
+    return 0;
+}
+
+int
+wallet__bip340_sign_raw(const uint8_t seckey[32], const uint8_t *msg, size_t msg_len,
+                        const uint8_t *aux32, uint8_t sig[64])
+{
+    const secp256k1_context *ctx = wallet__ctx();
+    secp256k1_keypair kp;
+    if (!ctx || !secp256k1_keypair_create(ctx, &kp, seckey))
+        return aria_errf(ARIA_EINVAL, "wallet: invalid secret key");
+    secp256k1_schnorrsig_extraparams ep = SECP256K1_SCHNORRSIG_EXTRAPARAMS_INIT;
+    ep.ndata = (void *)(uintptr_t)aux32;
+    int ok = secp256k1_schnorrsig_sign_custom(ctx, sig, msg, msg_len, &kp, &ep);
+    sodium_memzero(&kp, sizeof kp);
+    return ok ? 0 : aria_errf(ARIA_EINTERNAL, "wallet: schnorr signing failed");
+}
+
+/* ------------------------------------------------------------------ */
+/* Hashing                                                              */
+/* ------------------------------------------------------------------ */
+
+void
+wallet_hash(uint8_t out[WALLET_HASH_BYTES], const void *msg, size_t len)
+{
+    ARIA_ASSERT(out && (msg || len == 0));
+    crypto_generichash(out, WALLET_HASH_BYTES, msg, len, NULL, 0);
+}
+
+void
+wallet_hasher_init(wallet_hasher *h)
+{
+    ARIA_ASSERT(h);
+    crypto_generichash_init((crypto_generichash_state *)(void *)h->state, NULL, 0,
+                            WALLET_HASH_BYTES);
+}
+
+void
+wallet_hasher_update(wallet_hasher *h, const void *p, size_t n)
+{
+    ARIA_ASSERT(h && (p || n == 0));
+    if (n)
+        crypto_generichash_update((crypto_generichash_state *)(void *)h->state, p, n);
+}
+
+void
+wallet_hasher_final(wallet_hasher *h, uint8_t out[WALLET_HASH_BYTES])
+{
+    ARIA_ASSERT(h && out);
+    crypto_generichash_final((crypto_generichash_state *)(void *)h->state, out, WALLET_HASH_BYTES);
+}
+
+/* ------------------------------------------------------------------ */
+/* Sealed boxes                                                         */
+/* ------------------------------------------------------------------ */
+
+/* key = BLAKE2b-256(key = X25519 shared secret, "aria/seal/v1" || epk || to).
+ * Each box has a fresh ephemeral key, so each key encrypts exactly one
+ * message and the all-zero nonce is safe. */
+static void
+seal_key(uint8_t key[32], const uint8_t shared[32], const uint8_t epk[32], const uint8_t to[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, shared, 32, 32);
+    crypto_generichash_update(&st, (const uint8_t *)WALLET_TAG_SEAL, sizeof WALLET_TAG_SEAL - 1);
+    crypto_generichash_update(&st, epk, 32);
+    crypto_generichash_update(&st, to, 32);
+    crypto_generichash_final(&st, key, 32);
+    sodium_memzero(&st, sizeof st);
+}
+
+int
+wallet_seal(const uint8_t to_enc_key[WALLET_ENC_KEY_BYTES], const void *msg, size_t len,
+            uint8_t *out)
+{
+    ARIA_ASSERT(to_enc_key && out && (msg || len == 0));
+    if (!wallet__ctx())
+        return aria_errf(ARIA_EINTERNAL, "wallet: crypto library initialisation failed");
+    uint8_t esk[32], shared[32], key[32];
+    static const uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+    int rc = 0;
+    randombytes_buf(esk, sizeof esk);
+    crypto_scalarmult_curve25519_base(out, esk);
+    if (crypto_scalarmult_curve25519(shared, esk, to_enc_key) != 0) {
+        rc = aria_errf(ARIA_ECRYPTO, "wallet: seal: recipient key is a low-order point");
+        goto done;
+    }
+    seal_key(key, shared, out, to_enc_key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 32, NULL, msg, len, NULL, 0, NULL, nonce, key);
+done:
+    sodium_memzero(esk, sizeof esk);
+    sodium_memzero(shared, sizeof shared);
+    sodium_memzero(key, sizeof key);
+    return rc;
+}
+
+int
+wallet_unseal(const wallet *w, const uint8_t *box, size_t box_len, uint8_t *out)
+{
+    ARIA_ASSERT(w && (box || box_len == 0));
+    if (box_len < WALLET_SEAL_OVERHEAD)
+        return aria_errf(ARIA_ERANGE, "wallet: sealed box of %zu bytes is shorter than %d", box_len,
+                         WALLET_SEAL_OVERHEAD);
+    ARIA_ASSERT(out || box_len == WALLET_SEAL_OVERHEAD);
+    uint8_t shared[32], key[32], dummy;
+    static const uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+    int rc = 0;
+    if (crypto_scalarmult_curve25519(shared, w->sec->enc_sk, box) != 0) {
+        rc = aria_errf(ARIA_ECRYPTO, "wallet: sealed box has a low-order ephemeral key");
+        goto done;
+    }
+    seal_key(key, shared, box, w->enc_pk);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out ? out : &dummy, NULL, NULL, box + 32,
+                                                   box_len - 32, NULL, 0, nonce, key) != 0)
+        rc = aria_errf(ARIA_ECRYPTO, "wallet: sealed box failed authentication (forged, corrupt "
+                                     "or sealed to another key)");
+done:
+    sodium_memzero(shared, sizeof shared);
+    sodium_memzero(key, sizeof key);
+    return rc;
 }
