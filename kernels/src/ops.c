@@ -1,0 +1,398 @@
+/*
+ * ops.c — ISA-independent parts of the kernels: matrix builders (load time,
+ * they allocate), the dispatch table choice, and the pool-splitting helpers.
+ *
+ * Invariant: every kern_tmat / kern_i8mat leaves padding (rows >= rows, cols
+ * >= cols) at code 0 / weight 0 and data 64-byte aligned, which the SIMD
+ * kernels rely on.
+ */
+#include "ops.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* Aligned allocation                                                   */
+/* ------------------------------------------------------------------ */
+
+static void *
+alloc_aligned64(size_t n, void **raw)
+{
+    if (n > SIZE_MAX - 64)
+        return NULL;
+    unsigned char *p = aria_calloc(1, n + 64);
+    if (!p)
+        return NULL;
+    *raw = p;
+    uintptr_t a = ((uintptr_t)p + 63) & ~(uintptr_t)63;
+    return (void *)a;
+}
+
+static int
+mul_ok(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ternary matrix                                                       */
+/* ------------------------------------------------------------------ */
+
+int
+kern_tmat_init(kern_tmat *m, size_t rows, size_t cols)
+{
+    memset(m, 0, sizeof *m);
+    if (rows == 0 || cols == 0)
+        return aria_errf(ARIA_EINVAL, "ops: ternary matrix of %zu x %zu", rows, cols);
+    if (rows > SIZE_MAX / 2 || cols > SIZE_MAX / 2)
+        return aria_errf(ARIA_EINVAL, "ops: ternary matrix too large");
+    size_t rows_p = (rows + KERN_TROWS - 1) / KERN_TROWS * KERN_TROWS;
+    size_t cols_p = kern_act_padded(cols);
+    size_t bytes;
+    if (!mul_ok(rows_p, cols_p / 4, &bytes))
+        return aria_errf(ARIA_EINVAL, "ops: ternary matrix too large");
+    void *raw = NULL;
+    uint8_t *data = alloc_aligned64(bytes, &raw);
+    float *ws = aria_calloc(rows, sizeof(float));
+    if (!data || !ws) {
+        aria_free(raw);
+        aria_free(ws);
+        return aria_errf(ARIA_ENOMEM, "ops: %zu bytes for a ternary matrix", bytes);
+    }
+    /* Code 1 (weight 0) everywhere, padding included. */
+    memset(data, 0x55, bytes);
+    m->rows = rows;
+    m->cols = cols;
+    m->rows_p = rows_p;
+    m->cols_p = cols_p;
+    m->data = data;
+    m->wscale = ws;
+    m->mem_ = raw;
+    return 0;
+}
+
+void
+kern_tmat_fini(kern_tmat *m)
+{
+    if (!m)
+        return;
+    aria_free(m->mem_);
+    aria_free(m->wscale);
+    memset(m, 0, sizeof *m);
+}
+
+void
+kern_tmat_set_row(kern_tmat *m, size_t r, const int8_t *t, float scale)
+{
+    ARIA_ASSERT(r < m->rows);
+    for (size_t c = 0; c < m->cols; c++) {
+        ARIA_ASSERT(t[c] >= -1 && t[c] <= 1);
+        ops_tmat_put(m, r, c, (unsigned)(t[c] + 1));
+    }
+    m->wscale[r] = scale;
+}
+
+int
+kern_tmat_get(const kern_tmat *m, size_t r, size_t c)
+{
+    ARIA_ASSERT(r < m->rows && c < m->cols);
+    return (int)ops_tmat_code(m, r, c) - 1;
+}
+
+int
+kern_tmat_from_codes(kern_tmat *m, const int8_t *t, size_t rows, size_t cols, float scale)
+{
+    size_t n;
+    if (!mul_ok(rows, cols, &n))
+        return aria_errf(ARIA_EINVAL, "ops: ternary matrix too large");
+    for (size_t i = 0; i < n; i++)
+        if (t[i] < -1 || t[i] > 1)
+            return aria_errf(ARIA_EINVAL, "ops: ternary value %d at row %zu col %zu", t[i],
+                             i / cols, i % cols);
+    int rc = kern_tmat_init(m, rows, cols);
+    if (rc < 0)
+        return rc;
+    for (size_t r = 0; r < rows; r++)
+        kern_tmat_set_row(m, r, t + r * cols, scale);
+    return 0;
+}
+
+size_t
+kern_tmat_bytes(const kern_tmat *m)
+{
+    return m->rows_p * m->cols_p / 4;
+}
+
+/* ------------------------------------------------------------------ */
+/* Int8 matrix                                                          */
+/* ------------------------------------------------------------------ */
+
+int
+kern_i8mat_init(kern_i8mat *m, size_t rows, size_t cols)
+{
+    memset(m, 0, sizeof *m);
+    if (rows == 0 || cols == 0)
+        return aria_errf(ARIA_EINVAL, "ops: int8 matrix of %zu x %zu", rows, cols);
+    if (rows > SIZE_MAX / 2 || cols > SIZE_MAX / 2)
+        return aria_errf(ARIA_EINVAL, "ops: int8 matrix too large");
+    size_t rows_p = (rows + KERN_TROWS - 1) / KERN_TROWS * KERN_TROWS;
+    size_t cols_p = kern_act_padded(cols);
+    size_t bytes;
+    if (!mul_ok(rows_p, cols_p, &bytes))
+        return aria_errf(ARIA_EINVAL, "ops: int8 matrix too large");
+    void *raw = NULL;
+    int8_t *data = alloc_aligned64(bytes, &raw);
+    float *ws = aria_calloc(rows, sizeof(float));
+    int32_t *sum = aria_calloc(rows_p, sizeof(int32_t));
+    if (!data || !ws || !sum) {
+        aria_free(raw);
+        aria_free(ws);
+        aria_free(sum);
+        return aria_errf(ARIA_ENOMEM, "ops: %zu bytes for an int8 matrix", bytes);
+    }
+    m->rows = rows;
+    m->cols = cols;
+    m->rows_p = rows_p;
+    m->cols_p = cols_p;
+    m->data = data;
+    m->wscale = ws;
+    m->wsum = sum;
+    m->mem_ = raw;
+    return 0;
+}
+
+void
+kern_i8mat_fini(kern_i8mat *m)
+{
+    if (!m)
+        return;
+    aria_free(m->mem_);
+    aria_free(m->wscale);
+    aria_free(m->wsum);
+    memset(m, 0, sizeof *m);
+}
+
+static inline int8_t *
+i8mat_at(const kern_i8mat *m, size_t r, size_t c)
+{
+    size_t tile = r / KERN_TROWS, l = r % KERN_TROWS;
+    size_t tile_bytes = m->cols_p * KERN_TROWS;
+    return m->data + tile * tile_bytes + (c / 4) * 64 + 4 * l + (c % 4);
+}
+
+void
+kern_i8mat_set_row_f32(kern_i8mat *m, size_t r, const float *x)
+{
+    ARIA_ASSERT(r < m->rows);
+    float scale;
+    int32_t sum;
+    int8_t q[KERN_TCOLS];
+    /* Quantize in pieces of 64 after one absmax pass over the whole row, with
+     * the same rule as activations (ops_quant_row_ref). */
+    float amax = ops_absmax_ref(x, m->cols);
+    sum = 0;
+    for (size_t c0 = 0; c0 < m->cols; c0 += KERN_TCOLS) {
+        size_t n = m->cols - c0 < KERN_TCOLS ? m->cols - c0 : KERN_TCOLS;
+        sum += ops_quant_with_amax_ref(x + c0, n, amax, q);
+        for (size_t i = 0; i < n; i++)
+            *i8mat_at(m, r, c0 + i) = q[i];
+    }
+    scale = amax / 127.0f;
+    m->wscale[r] = scale;
+    m->wsum[r] = sum;
+}
+
+int
+kern_i8mat_get(const kern_i8mat *m, size_t r, size_t c)
+{
+    ARIA_ASSERT(r < m->rows && c < m->cols);
+    return *i8mat_at(m, r, c);
+}
+
+size_t
+kern_i8mat_bytes(const kern_i8mat *m)
+{
+    return m->rows_p * m->cols_p;
+}
+
+int
+kern_i8mat_from_fmat(kern_i8mat *m, const kern_fmat *f)
+{
+    if (f->type == KERN_FT_Q8_0 && f->cols % 32)
+        return aria_errf(ARIA_EINVAL, "ops: Q8_0 row of %zu columns", f->cols);
+    int rc = kern_i8mat_init(m, f->rows, f->cols);
+    if (rc < 0)
+        return rc;
+    float *row = aria_alloc_array(f->cols, sizeof(float));
+    if (!row) {
+        kern_i8mat_fini(m);
+        return aria_errf(ARIA_ENOMEM, "ops: int8 head row buffer");
+    }
+    for (size_t r = 0; r < f->rows; r++) {
+        ops_fmat_row_to_f32(f, r, row);
+        kern_i8mat_set_row_f32(m, r, row);
+    }
+    aria_free(row);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                             */
+/* ------------------------------------------------------------------ */
+
+/* SIMD tables: until ops_avx2.c / ops_avx512.c land, the scalar table. */
+#define OPS_AVX2_TABLE   (&kern_ops_ref)
+#define OPS_AVX512_TABLE (&kern_ops_ref)
+
+const kern_ops *
+kern_ops_for(kern_isa isa)
+{
+    const kern_cpu_features *f = kern_cpu_get();
+    switch (isa) {
+    case KERN_ISA_SCALAR: return &kern_ops_ref;
+    case KERN_ISA_AVX2:
+        if (f->avx2 && f->fma && f->f16c)
+            return OPS_AVX2_TABLE;
+        return NULL;
+    case KERN_ISA_AVX512:
+        /* The AVX-512 table needs VNNI for its integer kernels; a CPU with
+         * AVX-512 but no VNNI (Skylake-X) runs the AVX2 table. */
+        if (f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni && f->avx2 && f->fma &&
+            f->f16c)
+            return OPS_AVX512_TABLE;
+        return kern_ops_for(KERN_ISA_AVX2);
+    }
+    return NULL;
+}
+
+static const kern_ops *ops_sel;
+static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+
+static void
+ops_choose(void)
+{
+    kern_isa isa = kern_isa_selected();
+    const kern_ops *o = NULL;
+    for (int i = (int)isa; i >= 0 && !o; i--)
+        o = kern_ops_for((kern_isa)i);
+    ops_sel = o ? o : &kern_ops_ref;
+}
+
+const kern_ops *
+kern_ops_get(void)
+{
+    pthread_once(&ops_once, ops_choose);
+    return ops_sel;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pool helpers                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Fixed split of n_tiles row tiles into tasks: depends only on the shape. */
+static size_t
+tiles_per_task(size_t n_tiles)
+{
+    size_t t = (n_tiles + 31) / 32;
+    return t ? t : 1;
+}
+
+typedef struct split_ctx {
+    const kern_ops *ops;
+    const void *m;
+    const kern_acts *a;
+    const float *x;
+    float *out;
+    size_t out_stride;
+    size_t rows, tpt;
+    int kind; /* 0 tmat matvec, 1 tmat matmul, 2 fmat, 3 i8mat */
+} split_ctx;
+
+static void
+split_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)n_tasks;
+    split_ctx *c = vctx;
+    size_t r0 = task * c->tpt * KERN_TROWS;
+    size_t r1 = r0 + c->tpt * KERN_TROWS;
+    if (r1 > c->rows)
+        r1 = c->rows;
+    if (r0 >= r1)
+        return;
+    switch (c->kind) {
+    case 0: c->ops->tmat_matvec(c->m, c->a, c->out + r0, r0, r1); break;
+    case 1: c->ops->tmat_matmul(c->m, c->a, c->out + r0, c->out_stride, r0, r1); break;
+    case 2: c->ops->fmat_matvec(c->m, c->x, c->out + r0, r0, r1); break;
+    default: c->ops->i8mat_matvec(c->m, c->a, c->out + r0, r0, r1); break;
+    }
+}
+
+static void
+split_run(kern_pool *p, split_ctx *c)
+{
+    size_t n_tiles = (c->rows + KERN_TROWS - 1) / KERN_TROWS;
+    c->tpt = tiles_per_task(n_tiles);
+    size_t n_tasks = (n_tiles + c->tpt - 1) / c->tpt;
+    kern_pool_run(p, split_task, c, n_tasks);
+}
+
+void
+kern_tmat_matvec(kern_pool *p, const kern_tmat *m, const kern_acts *a, float *out)
+{
+    split_ctx c = {.ops = kern_ops_get(), .m = m, .a = a, .out = out, .rows = m->rows, .kind = 0};
+    split_run(p, &c);
+}
+
+void
+kern_tmat_matmul(kern_pool *p, const kern_tmat *m, const kern_acts *a, float *out,
+                 size_t out_stride)
+{
+    split_ctx c = {.ops = kern_ops_get(),
+                   .m = m,
+                   .a = a,
+                   .out = out,
+                   .out_stride = out_stride,
+                   .rows = m->rows,
+                   .kind = 1};
+    split_run(p, &c);
+}
+
+void
+kern_fmat_matvec(kern_pool *p, const kern_fmat *m, const float *x, float *out)
+{
+    split_ctx c = {.ops = kern_ops_get(), .m = m, .x = x, .out = out, .rows = m->rows, .kind = 2};
+    split_run(p, &c);
+}
+
+void
+kern_i8mat_matvec(kern_pool *p, const kern_i8mat *m, const kern_acts *a, float *out)
+{
+    split_ctx c = {.ops = kern_ops_get(), .m = m, .a = a, .out = out, .rows = m->rows, .kind = 3};
+    split_run(p, &c);
+}
+
+typedef struct quant_ctx {
+    const kern_ops *ops;
+    const float *x;
+    size_t x_stride;
+    kern_acts *a;
+} quant_ctx;
+
+static void
+quant_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)n_tasks;
+    quant_ctx *c = vctx;
+    c->ops->quant_act(c->x + task * c->x_stride, c->a, task);
+}
+
+void
+kern_quant_acts(kern_pool *p, const float *x, size_t x_stride, kern_acts *a)
+{
+    quant_ctx c = {.ops = kern_ops_get(), .x = x, .x_stride = x_stride, .a = a};
+    kern_pool_run(a->n_tok > 1 ? p : NULL, quant_task, &c, a->n_tok);
+}

@@ -1,0 +1,209 @@
+/*
+ * pool.c — a persistent thread pool for the kernels.
+ *
+ * One 64-bit atomic word holds (generation << 32 | next task index). A run
+ * publishes fn/ctx/n_tasks and then a new generation with index 0; every
+ * thread (the caller too) claims tasks by compare-and-swap on that word, so
+ * a worker that wakes late can never claim a task of a generation whose
+ * fn/ctx it did not read. The caller waits until `done` reaches n_tasks.
+ *
+ * Workers spin (with pause) for a short time after each run because decode
+ * issues hundreds of small runs per token; after ~1 ms idle they sleep on a
+ * condition variable. Sleeping and waking use a Dekker-style handshake:
+ * the worker increments `sleepers` then re-checks the word under the mutex;
+ * the caller publishes the word then reads `sleepers` (both seq_cst).
+ *
+ * Which thread runs a task never affects results: callers split work so
+ * each task writes its own outputs (ops.c splits rows by fixed tiles).
+ */
+#include "ops.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+struct kern_pool {
+    int n_threads;
+    pthread_t *th;
+    int n_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic uint64_t word; /* gen << 32 | next task */
+    _Atomic size_t done;
+    _Atomic int sleepers;
+    _Atomic int stop;
+    kern_task_fn fn;
+    void *ctx;
+    size_t n_tasks;
+};
+
+static uint64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Claim and run tasks of generation `gen` until none are left. */
+static void
+work(kern_pool *p, uint32_t gen)
+{
+    kern_task_fn fn = p->fn;
+    void *ctx = p->ctx;
+    size_t n = p->n_tasks;
+    uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(w >> 32) != gen)
+            return;
+        uint32_t i = (uint32_t)w;
+        if (i >= n)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&p->word, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        fn(ctx, i, n);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        w = atomic_load_explicit(&p->word, memory_order_acquire);
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    kern_pool *p = arg;
+    uint32_t seen = (uint32_t)(atomic_load(&p->word) >> 32);
+    for (;;) {
+        uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
+        if ((uint32_t)(w >> 32) == seen) {
+            uint64_t t0 = 0;
+            unsigned spins = 0;
+            for (;;) {
+                if (atomic_load_explicit(&p->stop, memory_order_acquire))
+                    return NULL;
+                w = atomic_load_explicit(&p->word, memory_order_acquire);
+                if ((uint32_t)(w >> 32) != seen)
+                    break;
+                cpu_relax();
+                if ((++spins & 1023u) == 0) {
+                    uint64_t t = now_ns();
+                    if (!t0)
+                        t0 = t;
+                    else if (t - t0 > 1000000u)
+                        break;
+                }
+            }
+            if ((uint32_t)(w >> 32) == seen) {
+                pthread_mutex_lock(&p->mu);
+                atomic_fetch_add(&p->sleepers, 1);
+                while (!atomic_load(&p->stop) && (uint32_t)(atomic_load(&p->word) >> 32) == seen)
+                    pthread_cond_wait(&p->cv, &p->mu);
+                atomic_fetch_sub(&p->sleepers, 1);
+                pthread_mutex_unlock(&p->mu);
+                continue;
+            }
+        }
+        seen = (uint32_t)(w >> 32);
+        work(p, seen);
+    }
+}
+
+int
+kern_pool_new(int n_threads, kern_pool **out)
+{
+    *out = NULL;
+    if (n_threads < 1 || n_threads > 256)
+        return aria_errf(ARIA_EINVAL, "pool: %d threads (1..256)", n_threads);
+    kern_pool *p = aria_calloc(1, sizeof *p);
+    if (!p)
+        return aria_errf(ARIA_ENOMEM, "pool: allocation");
+    p->n_threads = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    atomic_init(&p->word, 0);
+    atomic_init(&p->done, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->stop, 0);
+    if (n_threads > 1) {
+        p->th = aria_calloc((size_t)n_threads - 1, sizeof(pthread_t));
+        if (!p->th) {
+            kern_pool_free(p);
+            return aria_errf(ARIA_ENOMEM, "pool: allocation");
+        }
+        for (int i = 0; i < n_threads - 1; i++) {
+            int e = pthread_create(&p->th[i], NULL, worker_main, p);
+            if (e) {
+                kern_pool_free(p);
+                return aria_errf(e == EAGAIN ? ARIA_ENOMEM : ARIA_EIO,
+                                 "pool: cannot start thread %d: %s", i + 1, strerror(e));
+            }
+            p->n_started++;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
+void
+kern_pool_free(kern_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->n_started; i++)
+        pthread_join(p->th[i], NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    aria_free(p->th);
+    aria_free(p);
+}
+
+int
+kern_pool_threads(const kern_pool *p)
+{
+    return p ? p->n_threads : 1;
+}
+
+void
+kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
+{
+    if (n_tasks == 0)
+        return;
+    if (!p || p->n_threads == 1 || n_tasks == 1) {
+        for (size_t i = 0; i < n_tasks; i++)
+            fn(ctx, i, n_tasks);
+        return;
+    }
+    ARIA_ASSERT(n_tasks < UINT32_MAX);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n_tasks = n_tasks;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint32_t gen = (uint32_t)(atomic_load(&p->word) >> 32) + 1;
+    atomic_store(&p->word, (uint64_t)gen << 32); /* seq_cst: pairs with sleepers */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    work(p, gen);
+    unsigned spins = 0;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks) {
+        cpu_relax();
+        if (++spins > 4096)
+            sched_yield();
+    }
+}
