@@ -31,5 +31,6 @@ int cli_wants_help(int argc, char **argv);
 
 /* Verbs. */
 int cmd_version(int argc, char **argv);
+int cmd_node(int argc, char **argv);
 
 #endif
