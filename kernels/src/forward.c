@@ -1,0 +1,303 @@
+/*
+ * forward.c — the transformer forward pass for the supported archs over a
+ * chunk of tokens, with the KV cache.
+ *
+ * Graph per layer (sub-norms only for the bitnet archs; act = ReLU² for
+ * bitnet-b1.58, SiLU otherwise):
+ *   h = rmsnorm(x)·attn_norm; q,k,v = Wq h, Wk h, Wv h; rope(q, k)
+ *   a = softmax(q·kᵀ/√d + causal) v               (GQA: head h uses kv head h/(H/Hkv))
+ *   x += Wo (rmsnorm(a)·attn_sub_norm)
+ *   h = rmsnorm(x)·ffn_norm; f = act(Wgate h) ⊙ (Wup h)
+ *   x += Wdown (rmsnorm(f)·ffn_sub_norm)
+ * logits = Whead (rmsnorm(x_last)·output_norm)
+ *
+ * Determinism: the matrix kernels (ops.h) are bit-identical on every ISA and
+ * thread count; everything here is plain C compiled for the baseline ISA with
+ * no FP contraction, each output element computed by one task with one fixed
+ * order: rmsnorm sums squares in double from index 0 up; attention dot
+ * products use 8 lane accumulators then a fixed tree; softmax sums in double
+ * from position 0 up; a·V accumulates positions 0 up. Exp is kern_m_expf.
+ *
+ * F16 KV cache: K and V are stored rounded to fp16 and, as llama.cpp does
+ * with an F16 cache, q is rounded to fp16 before q·k and the softmax
+ * probabilities are rounded to fp16 before ·V.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kern_types.h"
+#include "model_int.h"
+
+/* Exact fp16 -> fp32 (bit manipulation). */
+static inline float
+h2f(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, b;
+    if (e == 0) {
+        if (m == 0) {
+            b = s;
+        } else { /* subnormal: normalise */
+            e = 113;
+            while (!(m & 0x400u)) {
+                m <<= 1;
+                e--;
+            }
+            b = s | (e << 23) | ((m & 0x3ffu) << 13);
+        }
+    } else if (e == 31) {
+        b = s | 0x7f800000u | (m << 13);
+    } else {
+        b = s | ((e + 112) << 23) | (m << 13);
+    }
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+static inline float
+round_f16(float x)
+{
+    return h2f(kern_fp32_to_fp16(x));
+}
+
+/* y = (x * (1/sqrt(mean(x²) + eps))) * w, as llama.cpp computes it. */
+static void
+rmsnorm(const float *x, const float *w, size_t n, float eps, float *y)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    float mean = (float)(sum / (double)n);
+    float scale = 1.0f / sqrtf(mean + eps);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (x[i] * scale) * w[i];
+}
+
+/* Dot of n floats with 8 lane accumulators (lane i: indices = i mod 8, in
+ * increasing order), then the fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)). */
+static inline float
+dot8(const float *a, const float *b, size_t n)
+{
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += a[i + (size_t)l] * b[i + (size_t)l];
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += a[i] * b[i];
+    float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+    return (s0 + s2) + (s1 + s3);
+}
+
+void
+eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n, float *y,
+              size_t ys)
+{
+    if (w->kind == ENG_MAT_TERNARY) {
+        c->acts.n_tok = n;
+        c->acts.cols = w->cols;
+        kern_quant_acts(c->pool, x, xs, &c->acts);
+        if (n == 1)
+            kern_tmat_matvec(c->pool, &w->t, &c->acts, y);
+        else
+            kern_tmat_matmul(c->pool, &w->t, &c->acts, y, ys);
+        return;
+    }
+    ARIA_ASSERT(w->kind == ENG_MAT_FLOAT);
+    for (size_t t = 0; t < n; t++) {
+        float *yt = y + t * ys;
+        kern_fmat_matvec(c->pool, &w->f, x + t * xs, yt);
+        if (w->post_scale != 1.0f)
+            for (size_t r = 0; r < w->rows; r++)
+                yt[r] *= w->post_scale;
+    }
+}
+
+/* Rotate one head vector in place at position p. */
+static void
+rope(const kern_ctx *c, float *v, uint32_t p)
+{
+    const kern_model_info *I = &c->m->info;
+    size_t half = I->n_rot / 2;
+    const float *cs = c->rope_cos + (size_t)p * half, *sn = c->rope_sin + (size_t)p * half;
+    for (size_t i = 0; i < half; i++) {
+        size_t i0 = I->rope_neox ? i : 2 * i, i1 = I->rope_neox ? i + half : 2 * i + 1;
+        float x0 = v[i0], x1 = v[i1];
+        v[i0] = x0 * cs[i] - x1 * sn[i];
+        v[i1] = x0 * sn[i] + x1 * cs[i];
+    }
+}
+
+typedef struct att_job {
+    kern_ctx *c;
+    uint32_t layer;
+    size_t n;    /* tokens in the chunk */
+    uint32_t p0; /* position of token 0 */
+} att_job;
+
+/* One (token, head) pair: scores over positions 0..p, softmax, ·V. */
+static void
+att_one(const att_job *j, size_t t, size_t h, float *sc)
+{
+    kern_ctx *c = j->c;
+    const kern_model_info *I = &c->m->info;
+    size_t D = I->head_dim, nq = (size_t)I->n_head * D, nkv = (size_t)I->n_head_kv * D;
+    size_t kvh = h / (I->n_head / I->n_head_kv);
+    uint32_t p = j->p0 + (uint32_t)t;
+    bool f16 = c->o.kv_type == KERN_KV_F16;
+    float qv[512], kr[512];
+    float *o = c->att + t * nq + h * D;
+    const float *qs = c->q + t * nq + h * D;
+    ARIA_ASSERT(D <= 512);
+    for (size_t d = 0; d < D; d++)
+        qv[d] = f16 ? round_f16(qs[d]) : qs[d];
+    float kq_scale = 1.0f / sqrtf((float)D);
+    size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * D;
+    float mx = -INFINITY;
+    for (uint32_t q = 0; q <= p; q++) {
+        const float *k;
+        if (f16) {
+            const uint16_t *k16 = (const uint16_t *)c->kv_k + base + (size_t)q * nkv;
+            for (size_t d = 0; d < D; d++)
+                kr[d] = h2f(k16[d]);
+            k = kr;
+        } else {
+            k = (const float *)c->kv_k + base + (size_t)q * nkv;
+        }
+        float s = dot8(qv, k, D) * kq_scale;
+        sc[q] = s;
+        if (s > mx)
+            mx = s;
+    }
+    double sum = 0.0;
+    for (uint32_t q = 0; q <= p; q++) {
+        float e = kern_m_expf(sc[q] - mx);
+        sc[q] = e;
+        sum += (double)e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (size_t d = 0; d < D; d++)
+        o[d] = 0.0f;
+    for (uint32_t q = 0; q <= p; q++) {
+        float pr = sc[q] * inv;
+        if (f16) {
+            pr = round_f16(pr);
+            const uint16_t *v16 = (const uint16_t *)c->kv_v + base + (size_t)q * nkv;
+            for (size_t d = 0; d < D; d++)
+                o[d] += pr * h2f(v16[d]);
+        } else {
+            const float *v = (const float *)c->kv_v + base + (size_t)q * nkv;
+            for (size_t d = 0; d < D; d++)
+                o[d] += pr * v[d];
+        }
+    }
+}
+
+static void
+att_task(void *ctx, size_t task, size_t n_tasks)
+{
+    const att_job *j = ctx;
+    size_t H = j->c->m->info.n_head, total = j->n * H;
+    float *sc = j->c->scores + task * j->c->o.n_ctx;
+    for (size_t i = task; i < total; i += n_tasks)
+        att_one(j, i / H, i % H, sc);
+}
+
+static void
+embed(const kern_model *m, int32_t id, float *x)
+{
+    const kern_gguf_tensor *te = &m->tok_embd;
+    size_t E = m->info.n_embd;
+    size_t rb = kern_wtype_row_bytes(te->type, E);
+    kern_dequant_row(te->type, (const uint8_t *)te->data + (size_t)id * rb, x, E, 0.0f);
+}
+
+void
+eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
+{
+    const kern_model *m = c->m;
+    const kern_model_info *I = &m->info;
+    size_t E = I->n_embd, F = I->n_ff, D = I->head_dim, nq = (size_t)I->n_head * D,
+           nkv = (size_t)I->n_head_kv * D, W = c->width;
+    float eps = I->norm_eps;
+    uint32_t p0 = c->pos;
+    bool f16 = c->o.kv_type == KERN_KV_F16;
+
+    for (size_t t = 0; t < n; t++)
+        embed(m, ids[t], c->x + t * E);
+
+    for (uint32_t l = 0; l < I->n_layer; l++) {
+        const eng_layer *y = &m->layers[l];
+        for (size_t t = 0; t < n; t++)
+            rmsnorm(c->x + t * E, y->attn_norm, E, eps, c->xn + t * W);
+        eng_mat_apply(c, &y->wq, c->xn, W, n, c->q, nq);
+        eng_mat_apply(c, &y->wk, c->xn, W, n, c->k, nkv);
+        eng_mat_apply(c, &y->wv, c->xn, W, n, c->v, nkv);
+        for (size_t t = 0; t < n; t++) {
+            uint32_t p = p0 + (uint32_t)t;
+            for (size_t h = 0; h < I->n_head; h++)
+                rope(c, c->q + t * nq + h * D, p);
+            for (size_t h = 0; h < I->n_head_kv; h++)
+                rope(c, c->k + t * nkv + h * D, p);
+            size_t off = (size_t)l * c->kv_layer_elems + (size_t)p * nkv;
+            if (f16) {
+                uint16_t *kd = (uint16_t *)c->kv_k + off, *vd = (uint16_t *)c->kv_v + off;
+                for (size_t i = 0; i < nkv; i++) {
+                    kd[i] = kern_fp32_to_fp16(c->k[t * nkv + i]);
+                    vd[i] = kern_fp32_to_fp16(c->v[t * nkv + i]);
+                }
+            } else {
+                memcpy((float *)c->kv_k + off, c->k + t * nkv, nkv * sizeof(float));
+                memcpy((float *)c->kv_v + off, c->v + t * nkv, nkv * sizeof(float));
+            }
+        }
+        att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0};
+        size_t n_tasks = c->n_att_slots;
+        if (n_tasks > n * I->n_head)
+            n_tasks = n * I->n_head;
+        kern_pool_run(c->pool, att_task, &aj, n_tasks);
+
+        const float *ain = c->att;
+        size_t ais = nq;
+        if (y->attn_sub_norm) {
+            for (size_t t = 0; t < n; t++)
+                rmsnorm(c->att + t * nq, y->attn_sub_norm, nq, eps, c->xn + t * W);
+            ain = c->xn;
+            ais = W;
+        }
+        eng_mat_apply(c, &y->wo, ain, ais, n, c->out, W);
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < E; i++)
+                c->x[t * E + i] += c->out[t * W + i];
+
+        for (size_t t = 0; t < n; t++)
+            rmsnorm(c->x + t * E, y->ffn_norm, E, eps, c->xn + t * W);
+        eng_mat_apply(c, &y->wgate, c->xn, W, n, c->gate, F);
+        eng_mat_apply(c, &y->wup, c->xn, W, n, c->up, F);
+        bool relu2 = I->arch == KERN_ARCH_BITNET_B158;
+        for (size_t i = 0; i < n * F; i++) {
+            float g = relu2 ? kern_m_relu2(c->gate[i]) : kern_m_silu(c->gate[i]);
+            c->gate[i] = g * c->up[i];
+        }
+        const float *fin = c->gate;
+        size_t fis = F;
+        if (y->ffn_sub_norm) {
+            for (size_t t = 0; t < n; t++)
+                rmsnorm(c->gate + t * F, y->ffn_sub_norm, F, eps, c->xn + t * W);
+            fin = c->xn;
+            fis = W;
+        }
+        eng_mat_apply(c, &y->wdown, fin, fis, n, c->out, W);
+        for (size_t t = 0; t < n; t++)
+            for (size_t i = 0; i < E; i++)
+                c->x[t * E + i] += c->out[t * W + i];
+    }
+    if (!logits)
+        return;
+    rmsnorm(c->x + (n - 1) * E, m->output_norm, E, eps, c->xn);
+    /* llama.cpp rounds the hidden state to fp16 before an F16 head. */
+    if (m->head.kind == ENG_MAT_FLOAT && m->head.f.type == KERN_FT_F16)
+        for (size_t i = 0; i < E; i++)
+            c->xn[i] = round_f16(c->xn[i]);
+    eng_mat_apply(c, &m->head, c->xn, W, 1, logits, I->n_vocab);
+}
