@@ -8,4 +8,5 @@
 #include "kern_cpu.h"
 #include "kern_types.h" /* weight types, fp16/bf16, dequantize, pack (kern-gguf) */
 #include "kern_gguf.h"  /* GGUF reader and writer (kern-gguf) */
+#include "kern_tok.h"   /* tokenizers, detokenizer, chat templates (kern-tok) */
 #endif
