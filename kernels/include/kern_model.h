@@ -42,7 +42,8 @@ extern "C" {
 typedef struct kern_model kern_model;
 typedef struct kern_ctx kern_ctx;
 typedef struct kern_sampler kern_sampler;
-typedef struct kern_tok kern_tok; /* kern_tok.h */
+typedef struct kern_tok kern_tok;   /* kern_tok.h */
+typedef struct kern_gguf kern_gguf; /* kern_gguf.h */
 
 typedef enum kern_arch {
     KERN_ARCH_BITNET_B158 = 0, /* "bitnet-b1.58", alias "bitnet-25" */
@@ -104,6 +105,10 @@ const kern_model_info *kern_model_get_info(const kern_model *m);
 /* The model's tokenizer, or NULL when loaded with no_tokenizer or when the
  * file has no tokenizer. Borrowed: valid until kern_model_free. */
 const kern_tok *kern_model_tok(const kern_model *m);
+
+/* The GGUF file the model was loaded from (metadata such as
+ * tokenizer.chat_template). Borrowed: valid until kern_model_free. */
+const kern_gguf *kern_model_gguf(const kern_model *m);
 
 /* ------------------------------------------------------------------ */
 /* Contexts: KV cache + scratch for one sequence                        */

@@ -9,4 +9,5 @@
 #include "kern_types.h" /* weight types, fp16/bf16, dequantize, pack (kern-gguf) */
 #include "kern_gguf.h"  /* GGUF reader and writer (kern-gguf) */
 #include "kern_tok.h"   /* tokenizers, detokenizer, chat templates (kern-tok) */
+#include "kern_model.h" /* model loading, forward pass, sampling, generation (kern-engine) */
 #endif

@@ -549,6 +549,12 @@ kern_model_tok(const kern_model *m)
     return m->tok;
 }
 
+const kern_gguf *
+kern_model_gguf(const kern_model *m)
+{
+    return m->g;
+}
+
 /* ------------------------------------------------------------------ */
 /* Contexts                                                             */
 /* ------------------------------------------------------------------ */

@@ -15,6 +15,38 @@ static const cli_verb verbs[] = {
      "Prints the version, git revision, build type, and the CPU features\n"
      "detected at run time with the kernel ISA path they select.\n",
      cmd_version},
+    {"run", "run a model: generate text from a prompt",
+     "usage: aria run -m FILE (-p TEXT | --prompt-ids 1,2,3) [options]\n"
+     "Loads a GGUF model (bitnet-b1.58/bitnet-25, bitnet, llama) and streams the\n"
+     "generated text to stdout.\n"
+     "  -n N                 tokens to generate (default 128)\n"
+     "  --temp T             temperature; 0 = greedy (default 0.8)\n"
+     "  --top-k K            keep the K best tokens; 0 = off (default 40)\n"
+     "  --top-p P            nucleus sampling; 1 = off (default 0.95)\n"
+     "  --min-p P            drop tokens below P x the best; 0 = off (default 0.05)\n"
+     "  --repeat-penalty R   penalize the last --repeat-last-n ids (default 1 = off, 64)\n"
+     "  --seed S             PRNG seed (default: random)\n"
+     "  --threads T          worker threads (default 1)\n"
+     "  --ctx N              context size (default: prompt + N, at most the model's)\n"
+     "  --kv f16|f32         KV cache type (default f16)\n"
+     "  --chat [--system S]  wrap the prompt in the model's chat template\n"
+     "  --stop STR           stop when STR appears (repeatable)\n"
+     "  --ignore-eos         keep generating through end-of-text ids\n"
+     "  --ids                print the generated ids on one line instead of text\n"
+     "  --logits-out FILE    write n_vocab float32 logits per generated token\n"
+     "  -v, --verbose        print timing and the stop reason to stderr\n",
+     cmd_run},
+    {"model", "inspect or create model files (info, synth, ...)",
+     "usage: aria model <subcommand> [options]\n"
+     "  info [--ctx N] [--all] FILE   architecture, hyperparameters, tokenizer, tensors,\n"
+     "                                parameter count, bytes per weight, memory needed\n"
+     "                                (--all also lists every metadata key)\n"
+     "  synth --arch A --layers L --embd E --ff F --heads H [--kv-heads K] --vocab V\n"
+     "        --type T --seed S -o FILE [--ctx N] [--rope-base B] [--tokenizer llama|gpt2]\n"
+     "        [--scales]\n"
+     "      write a deterministic synthetic model; A: bitnet-b1.58 bitnet-25 bitnet llama;\n"
+     "      T: f32 f16 bf16 q8_0 tq1_0 tq2_0 i2_s (projection weights)\n",
+     cmd_model},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 
