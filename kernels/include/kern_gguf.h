@@ -202,4 +202,38 @@ int kern_gguf_writer_begin(kern_gguf_writer *w, const char *path) ARIA_MUST_CHEC
 int kern_gguf_writer_put(kern_gguf_writer *w, const void *p, size_t n) ARIA_MUST_CHECK;
 int kern_gguf_writer_commit(kern_gguf_writer *w) ARIA_MUST_CHECK;
 
+/* ------------------------------------------------------------------ */
+/* Synthetic models (`aria model synth`)                                */
+/* ------------------------------------------------------------------ */
+
+/* A deterministic synthetic model: same options -> byte-identical file.
+ * Every projection weight is s * T with T ternary (-1/0/+1, uniform) and one
+ * scale s per tensor chosen so that s is exact in fp16 AND bf16; so for one
+ * seed every weight type (f32 f16 bf16 q8_0 tq1_0 tq2_0 i2_s) dequantizes to
+ * the SAME float model. Each tensor draws from its own xoshiro256** stream
+ * seeded from (seed, tensor name), so values do not depend on tensor order.
+ * Tensor names and metadata keys are llama.cpp's / bitnet.cpp's for the arch;
+ * docs/inference.md lists them and the built-in vocabulary. */
+typedef struct kern_synth_opts {
+    const char *arch; /* "bitnet-b1.58", "bitnet-25", "bitnet", "llama" */
+    uint32_t n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab;
+    kern_wtype wtype; /* projection weights */
+    uint64_t seed;
+    uint32_t n_ctx;        /* <arch>.context_length; 0 = 2048 */
+    float rope_base;       /* 0 = arch default (bitnet 10000, others 500000) */
+    const char *tokenizer; /* "llama" (SentencePiece + byte fallback) or "gpt2"
+                              (byte-level BPE); NULL = arch default (bitnet:
+                              llama, others: gpt2) */
+    bool scales;           /* bitnet only: weights stored with s = 1 plus a
+                              per-projection "<name>.scale" F32 [1] tensor */
+} kern_synth_opts;
+
+/* Check the options (ARIA_EINVAL naming the bad one): dims > 0, heads divide
+ * n_embd into an even head size, n_head % n_head_kv == 0, n_embd and n_ff
+ * multiples of the type's block, n_vocab >= 259 and < 2^31. */
+int kern_synth_check(const kern_synth_opts *o) ARIA_MUST_CHECK;
+/* Write the model to `path` atomically, streaming tensors (memory use is a
+ * few MB whatever the model size). */
+int kern_synth_write(const kern_synth_opts *o, const char *path) ARIA_MUST_CHECK;
+
 #endif

@@ -36,6 +36,17 @@ static const cli_verb verbs[] = {
      "  --logits-out FILE    write n_vocab float32 logits per generated token\n"
      "  -v, --verbose        print timing and the stop reason to stderr\n",
      cmd_run},
+    {"model", "inspect or create model files (info, synth, ...)",
+     "usage: aria model <subcommand> [options]\n"
+     "  info [--ctx N] [--all] FILE   architecture, hyperparameters, tokenizer, tensors,\n"
+     "                                parameter count, bytes per weight, memory needed\n"
+     "                                (--all also lists every metadata key)\n"
+     "  synth --arch A --layers L --embd E --ff F --heads H [--kv-heads K] --vocab V\n"
+     "        --type T --seed S -o FILE [--ctx N] [--rope-base B] [--tokenizer llama|gpt2]\n"
+     "        [--scales]\n"
+     "      write a deterministic synthetic model; A: bitnet-b1.58 bitnet-25 bitnet llama;\n"
+     "      T: f32 f16 bf16 q8_0 tq1_0 tq2_0 i2_s (projection weights)\n",
+     cmd_model},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 

@@ -31,6 +31,7 @@ int cli_wants_help(int argc, char **argv);
 
 /* Verbs. */
 int cmd_version(int argc, char **argv);
+int cmd_model(int argc, char **argv); /* cmd_model.c: model info|synth|... */
 int cmd_node(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
