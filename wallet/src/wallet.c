@@ -60,6 +60,14 @@ wallet_backend_version(void)
     return "libsodium " SODIUM_VERSION_STRING ", libsecp256k1";
 }
 
+int
+wallet__err_wrap(int rc, const char *prefix)
+{
+    char tmp[256];
+    aria_snprintf(tmp, sizeof tmp, "%s", aria_err_msg());
+    return aria_errf(rc, "%s: %s", prefix, tmp);
+}
+
 /* ------------------------------------------------------------------ */
 /* Handle                                                               */
 /* ------------------------------------------------------------------ */

@@ -71,4 +71,8 @@ int wallet__keystore_encode(const wallet *w, const char *passphrase, const walle
 int wallet__keystore_decode(const uint8_t *buf, size_t len, const char *passphrase,
                             const char *what, bool *encrypted, wallet **out) ARIA_MUST_CHECK;
 
+/* Prefix this thread's current error message with `prefix` (a copy is made
+ * first: aria_errf must not read the buffer it writes). Returns rc. */
+int wallet__err_wrap(int rc, const char *prefix);
+
 #endif
