@@ -244,9 +244,8 @@ kern_i8mat_from_fmat(kern_i8mat *m, const kern_fmat *f)
 /* Dispatch                                                             */
 /* ------------------------------------------------------------------ */
 
-/* SIMD tables: until ops_avx2.c / ops_avx512.c land, the scalar table. */
-#define OPS_AVX2_TABLE   (&kern_ops_ref)
-#define OPS_AVX512_TABLE (&kern_ops_ref)
+#define OPS_AVX2_TABLE   (&kern_ops_avx2)
+#define OPS_AVX512_TABLE (&kern_ops_avx512)
 
 const kern_ops *
 kern_ops_for(kern_isa isa)
