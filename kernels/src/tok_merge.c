@@ -127,15 +127,19 @@ scratch_free(scratch *s)
     aria_free(s->pairs);
 }
 
-/* Split str[0..len) into symbols of tok_utf8_lead_len bytes (clipped). */
+/* Split str[0..len) into UTF-8 characters. llama.cpp takes the length from
+ * the lead byte alone; on valid UTF-8 that is the same split, but on invalid
+ * input it can swallow the next character (e.g. C3 followed by the ▁ of a
+ * space), which loses the space on decode. We split strictly: every byte
+ * that is not part of a valid sequence is its own symbol, so any bytes
+ * round-trip through byte fallback. */
 static size_t
 split_symbols(const char *str, size_t len, sym *syms)
 {
     size_t k = 0;
     for (size_t off = 0; off < len;) {
-        size_t l = tok_utf8_lead_len((uint8_t)str[off]);
-        if (l > len - off)
-            l = len - off;
+        uint32_t cp;
+        size_t l = tok_utf8_next((const uint8_t *)str + off, len - off, &cp);
         syms[k].prev = (int32_t)k - 1;
         syms[k].off = (uint32_t)off;
         syms[k].n = (uint32_t)l;
