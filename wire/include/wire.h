@@ -130,7 +130,8 @@ void wire_node_id(const wire_node *n, uint8_t id[WIRE_ID_BYTES]);
 
 /* Sign and gossip a body of `type` (a gossip type: PEER_RECORD, JOB_OFFER,
  * LEDGER_ENTRIES, FORK_PROOF) to every pipe. The node's own message is
- * marked seen and is not delivered back to it. msg_id may be NULL. */
+ * marked seen and is not delivered back to it. msg_id may be NULL.
+ * ARIA_EAGAIN when no gossip link is up yet (nothing was sent). */
 int wire_node_publish(wire_node *n, uint32_t type, const void *body, size_t len,
                       uint8_t msg_id[WIRE_ID_BYTES]) ARIA_MUST_CHECK;
 

@@ -91,7 +91,9 @@ typedef struct dial_slot { /* owner */
     uint64_t up_ms;
 } dial_slot;
 
-enum { W_RECV = 0, W_OWNER = 1, W_SEND = 2 };
+/* W_QUEUED: received, waiting in the owner queue; W_OWNER: delivered, waiting
+ * for wire_node_reply (the reply timer runs only in this state). */
+enum { W_RECV = 0, W_QUEUED = 1, W_OWNER = 2, W_SEND = 3 };
 
 typedef struct svc_worker {
     struct wire_node *n;
@@ -490,7 +492,7 @@ svc_cb(void *arg)
         return;
     }
     stat_add(n, ST(service_received), 1);
-    atomic_store(&w->state, W_OWNER);
+    atomic_store(&w->state, W_QUEUED);
     e->msg = m;
     e->idx = w->idx;
     e->pipe_id = (uint32_t)nng_pipe_id(nng_msg_get_pipe(m));
@@ -662,9 +664,14 @@ wire_node_publish(wire_node *n, uint32_t type, const void *body, size_t len,
         return aria_errf(ARIA_ERANGE, "wire: gossip frame of %zu bytes over limit %u", flen,
                          WIRE_GOSSIP_MAX_BYTES);
     }
+    uint64_t fan = gossip_fanout(n);
+    if (fan == 0) {
+        nng_msg_free(m);
+        return aria_errf(ARIA_EAGAIN, "wire: no gossip link yet; publish again later");
+    }
     if (wire_seen_insert(n->seen, id) != 0)
         ARIA_LOG_D("W0003", MOD, "published id already seen");
-    stat_add(n, ST(gossip_bytes_sent), flen * gossip_fanout(n));
+    stat_add(n, ST(gossip_bytes_sent), flen * fan);
     int rv = nng_sendmsg(n->gsock, m, NNG_FLAG_NONBLOCK);
     if (rv) {
         nng_msg_free(m);
@@ -691,7 +698,12 @@ forward(wire_node *n, wire_envelope *e, uint32_t from_pipe)
         if (nng_msg_append(m, frame, flen) == 0) {
             nng_pipe p = NNG_PIPE_INITIALIZER;
             p.id = from_pipe;
-            nng_msg_set_pipe(m, p); /* raw BUS: skip the pipe it came from */
+            /* raw BUS leaves out the pipe whose id is in the message header
+             * (nng 1.5.2 bus0: the header a raw receive adds); the pipe is
+             * set too for nng versions that look there */
+            nng_msg_set_pipe(m, p);
+            if (nng_msg_header_append_u32(m, from_pipe) != 0)
+                ARIA_LOG_D("W0004", MOD, "no header room; forward echoes");
             uint64_t fan = gossip_fanout(n);
             if (nng_sendmsg(n->gsock, m, NNG_FLAG_NONBLOCK) == 0) {
                 stat_add(n, ST(gossip_forwarded), 1);
@@ -931,6 +943,7 @@ process_service(wire_node *n, uint32_t idx, nng_msg *msg, uint32_t pipe_id)
     svc_worker *w = &n->workers[idx];
     w->gen = ++n->svc_gen;
     w->deadline_ms = now_mono(n) + n->cfg.reply_timeout_ms;
+    atomic_store(&w->state, W_OWNER);
     size_t len = nng_msg_len(msg);
     wire_envelope e;
     if (len > WIRE_FRAME_MAX_BYTES) {
@@ -1531,6 +1544,9 @@ wire_node_new(const wire_config *c, wire_node **out)
     nng_socket_set_size(n->gsock, NNG_OPT_RECVMAXSZ, WIRE_GOSSIP_MAX_BYTES + RECV_MARGIN);
     nng_socket_set_ms(n->gsock, NNG_OPT_RECVTIMEO, RECV_POLL_MS);
     nng_socket_set_ms(n->gsock, NNG_OPT_SENDTIMEO, SEND_TIMEOUT);
+    /* a send queue so non-blocking sends from the owner are not refused
+     * while BUS hands the previous message to its pipes */
+    nng_socket_set_int(n->gsock, NNG_OPT_SENDBUF, 1024);
     nng_socket_set_ms(n->gsock, NNG_OPT_RECONNMINT, 100);
     nng_socket_set_ms(n->gsock, NNG_OPT_RECONNMAXT, 1000);
     for (int ev = NNG_PIPE_EV_ADD_PRE; ev <= NNG_PIPE_EV_REM_POST; ev++)
