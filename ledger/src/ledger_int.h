@@ -1,0 +1,30 @@
+/*
+ * ledger_int.h — private to the ledger module (unit tests may include it):
+ * signature purposes and helpers shared by entry.c, genesis.c and ledger.c.
+ */
+#ifndef ARIA_LEDGER_INT_H
+#define ARIA_LEDGER_INT_H
+#include "ledger.h"
+
+#define LEDGER_SIG_PURPOSE_ENTRY   "entry"   /* tag "aria/entry/v1" */
+#define LEDGER_SIG_PURPOSE_RECEIPT "receipt" /* tag "aria/receipt/v1" */
+
+/* Check the entry signature over the signed prefix of its canonical bytes
+ * (`bytes` as accepted by ledger_entry_decode) and the receipt signature.
+ * 0, or ARIA_ECRYPTO with *why = LEDGER_BAD_SIGNATURE / LEDGER_BAD_RECEIPT. */
+int ledger__verify_bytes(const ledger_entry *e, const uint8_t *bytes, size_t len,
+                         ledger_reason *why) ARIA_MUST_CHECK;
+
+/* Reason for the last failed ledger_entry_decode on this thread. */
+ledger_reason ledger__last_decode_reason(void);
+
+/* For verify and export (ledger.c): every stored fork-branch entry; the
+ * stored genesis; the options the ledger runs with. */
+int ledger__fork_branches(ledger *l, ledger_entry_fn fn, void *ctx) ARIA_MUST_CHECK;
+/* Every kept fork witness (an entry rejected at its chain's next position). */
+int ledger__witnesses(ledger *l, int (*fn)(void *ctx, const uint8_t *p, size_t n),
+                      void *ctx) ARIA_MUST_CHECK;
+const ledger_genesis *ledger__genesis(const ledger *l);
+const ledger_options *ledger__options(const ledger *l);
+
+#endif
