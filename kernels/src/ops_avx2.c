@@ -147,7 +147,37 @@ finish_rows(__m256i lo, __m256i hi, int32_t sub, float s_tok, const float *wscal
         out[i] = a[i] * (s_tok * wscale[i]);
 }
 
-/* int32 sums (rows 0-7, rows 8-15) of one tile times one activation row. */
+/* Codes of one 64-byte chunk: u<j><h> = codes of column group j (4 columns)
+ * for rows 0-7 (h = 0) and 8-15 (h = 1). */
+#define UNPACK8(p)                                                                                 \
+    __m256i w0_ = _mm256_load_si256((const __m256i *)(p));                                         \
+    __m256i w1_ = _mm256_load_si256((const __m256i *)((p) + 32));                                  \
+    __m256i u00 = _mm256_and_si256(w0_, m3), u01 = _mm256_and_si256(w1_, m3);                      \
+    __m256i u10 = _mm256_and_si256(_mm256_srli_epi16(w0_, 2), m3);                                 \
+    __m256i u11 = _mm256_and_si256(_mm256_srli_epi16(w1_, 2), m3);                                 \
+    __m256i u20 = _mm256_and_si256(_mm256_srli_epi16(w0_, 4), m3);                                 \
+    __m256i u21 = _mm256_and_si256(_mm256_srli_epi16(w1_, 4), m3);                                 \
+    __m256i u30 = _mm256_and_si256(_mm256_srli_epi16(w0_, 6), m3);                                 \
+    __m256i u31 = _mm256_and_si256(_mm256_srli_epi16(w1_, 6), m3)
+
+/* Add one chunk's products for activation q (16 bytes) into int16 h_lo/h_hi. */
+#define CHUNK_DOT(q, h_lo, h_hi)                                                                   \
+    do {                                                                                           \
+        __m256i b0_ = _mm256_set1_epi32(ld32(q)), b1_ = _mm256_set1_epi32(ld32((q) + 4));          \
+        __m256i b2_ = _mm256_set1_epi32(ld32((q) + 8)), b3_ = _mm256_set1_epi32(ld32((q) + 12));   \
+        h_lo = _mm256_add_epi16(h_lo, _mm256_add_epi16(_mm256_maddubs_epi16(u00, b0_),             \
+                                                       _mm256_maddubs_epi16(u10, b1_)));           \
+        h_hi = _mm256_add_epi16(h_hi, _mm256_add_epi16(_mm256_maddubs_epi16(u01, b0_),             \
+                                                       _mm256_maddubs_epi16(u11, b1_)));           \
+        h_lo = _mm256_add_epi16(h_lo, _mm256_add_epi16(_mm256_maddubs_epi16(u20, b2_),             \
+                                                       _mm256_maddubs_epi16(u30, b3_)));           \
+        h_hi = _mm256_add_epi16(h_hi, _mm256_add_epi16(_mm256_maddubs_epi16(u21, b2_),             \
+                                                       _mm256_maddubs_epi16(u31, b3_)));           \
+    } while (0)
+
+/* int32 sums (rows 0-7, rows 8-15) of one tile times one activation row.
+ * int16 staging: each chunk adds at most 4 * 508 per lane; 8 chunks at most
+ * 16256 < 32767, then widened. */
 static inline void
 tmat_tile(const kern_tmat *m, const int8_t *q, size_t tile, __m256i *lo, __m256i *hi)
 {
@@ -159,22 +189,41 @@ tmat_tile(const kern_tmat *m, const int8_t *q, size_t tile, __m256i *lo, __m256i
         size_t k1 = k0 + 8 < nk ? k0 + 8 : nk;
         __m256i h_lo = _mm256_setzero_si256(), h_hi = h_lo;
         for (size_t k = k0; k < k1; k++) {
-            const int8_t *qk = q + 16 * k;
-            __m256i w0 = _mm256_load_si256((const __m256i *)(p + 64 * k));
-            __m256i w1 = _mm256_load_si256((const __m256i *)(p + 64 * k + 32));
-            for (int j = 0; j < 4; j++) {
-                __m256i bq = _mm256_set1_epi32(ld32(qk + 4 * j));
-                __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(w0, 2 * j), m3);
-                __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(w1, 2 * j), m3);
-                h_lo = _mm256_add_epi16(h_lo, _mm256_maddubs_epi16(u0, bq));
-                h_hi = _mm256_add_epi16(h_hi, _mm256_maddubs_epi16(u1, bq));
-            }
+            UNPACK8(p + 64 * k);
+            CHUNK_DOT(q + 16 * k, h_lo, h_hi);
         }
         s_lo = _mm256_add_epi32(s_lo, _mm256_madd_epi16(h_lo, ones));
         s_hi = _mm256_add_epi32(s_hi, _mm256_madd_epi16(h_hi, ones));
     }
     *lo = s_lo;
     *hi = s_hi;
+}
+
+/* Two activation rows (q and q + st) against one tile, codes unpacked once. */
+static inline void
+tmat_tile_tok2(const kern_tmat *m, const int8_t *q, size_t st, size_t tile, __m256i res[4])
+{
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    size_t nk = m->cols_p / 16;
+    const uint8_t *p = m->data + tile * (m->cols_p * 4);
+    __m256i s0l = _mm256_setzero_si256(), s0h = s0l, s1l = s0l, s1h = s0l;
+    for (size_t k0 = 0; k0 < nk; k0 += 8) {
+        size_t k1 = k0 + 8 < nk ? k0 + 8 : nk;
+        __m256i h0l = _mm256_setzero_si256(), h0h = h0l, h1l = h0l, h1h = h0l;
+        for (size_t k = k0; k < k1; k++) {
+            UNPACK8(p + 64 * k);
+            CHUNK_DOT(q + 16 * k, h0l, h0h);
+            CHUNK_DOT(q + st + 16 * k, h1l, h1h);
+        }
+        s0l = _mm256_add_epi32(s0l, _mm256_madd_epi16(h0l, ones));
+        s0h = _mm256_add_epi32(s0h, _mm256_madd_epi16(h0h, ones));
+        s1l = _mm256_add_epi32(s1l, _mm256_madd_epi16(h1l, ones));
+        s1h = _mm256_add_epi32(s1h, _mm256_madd_epi16(h1h, ones));
+    }
+    res[0] = s0l;
+    res[1] = s0h;
+    res[2] = s1l;
+    res[3] = s1h;
 }
 
 static void
@@ -191,52 +240,30 @@ tmat_matvec_avx2(const kern_tmat *m, const kern_acts *a, float *out, size_t r0, 
     }
 }
 
-/* Up to 4 tokens per tile pass: codes unpacked once per (chunk, shift). */
-#define MM_NT 4
 static void
 tmat_matmul_avx2(const kern_tmat *m, const kern_acts *a, float *out, size_t out_stride, size_t r0,
                  size_t r1)
 {
     check_range(m->rows, r0, r1);
     ARIA_ASSERT(a->cols == m->cols);
-    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
-    size_t nk = m->cols_p / 16, st = a->stride;
+    size_t st = a->stride;
     size_t t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
-    for (size_t t0 = 0; t0 < a->n_tok; t0 += MM_NT) {
-        size_t nt = a->n_tok - t0 < MM_NT ? a->n_tok - t0 : MM_NT;
+    for (size_t t0 = 0; t0 < a->n_tok; t0 += 2) {
         const int8_t *qb = a->q + t0 * st;
         for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
-            const uint8_t *p = m->data + tile * (m->cols_p * 4);
-            __m256i s_lo[MM_NT], s_hi[MM_NT];
-            for (size_t i = 0; i < MM_NT; i++)
-                s_lo[i] = s_hi[i] = _mm256_setzero_si256();
-            for (size_t k0 = 0; k0 < nk; k0 += 8) {
-                size_t k1 = k0 + 8 < nk ? k0 + 8 : nk;
-                __m256i h_lo[MM_NT], h_hi[MM_NT];
-                for (size_t i = 0; i < MM_NT; i++)
-                    h_lo[i] = h_hi[i] = _mm256_setzero_si256();
-                for (size_t k = k0; k < k1; k++) {
-                    __m256i w0 = _mm256_load_si256((const __m256i *)(p + 64 * k));
-                    __m256i w1 = _mm256_load_si256((const __m256i *)(p + 64 * k + 32));
-                    for (int j = 0; j < 4; j++) {
-                        __m256i u0 = _mm256_and_si256(_mm256_srli_epi16(w0, 2 * j), m3);
-                        __m256i u1 = _mm256_and_si256(_mm256_srli_epi16(w1, 2 * j), m3);
-                        for (size_t i = 0; i < nt; i++) {
-                            __m256i bq = _mm256_set1_epi32(ld32(qb + i * st + 16 * k + 4 * j));
-                            h_lo[i] = _mm256_add_epi16(h_lo[i], _mm256_maddubs_epi16(u0, bq));
-                            h_hi[i] = _mm256_add_epi16(h_hi[i], _mm256_maddubs_epi16(u1, bq));
-                        }
-                    }
-                }
-                for (size_t i = 0; i < nt; i++) {
-                    s_lo[i] = _mm256_add_epi32(s_lo[i], _mm256_madd_epi16(h_lo[i], ones));
-                    s_hi[i] = _mm256_add_epi32(s_hi[i], _mm256_madd_epi16(h_hi[i], ones));
-                }
-            }
             size_t r = tile * KERN_TROWS;
-            for (size_t i = 0; i < nt; i++)
-                finish_rows(s_lo[i], s_hi[i], a->sum[t0 + i], a->scale[t0 + i], m->wscale + r,
-                            out + (t0 + i) * out_stride + (r - r0), r1 - r);
+            __m256i res[4];
+            if (t0 + 1 < a->n_tok) {
+                tmat_tile_tok2(m, qb, st, tile, res);
+                finish_rows(res[0], res[1], a->sum[t0], a->scale[t0], m->wscale + r,
+                            out + t0 * out_stride + (r - r0), r1 - r);
+                finish_rows(res[2], res[3], a->sum[t0 + 1], a->scale[t0 + 1], m->wscale + r,
+                            out + (t0 + 1) * out_stride + (r - r0), r1 - r);
+            } else {
+                tmat_tile(m, qb, tile, &res[0], &res[1]);
+                finish_rows(res[0], res[1], a->sum[t0], a->scale[t0], m->wscale + r,
+                            out + t0 * out_stride + (r - r0), r1 - r);
+            }
         }
     }
 }

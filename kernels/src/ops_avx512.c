@@ -176,49 +176,48 @@ tmat_matvec_avx512(const kern_tmat *m, const kern_acts *a, float *out, size_t r0
     }
 }
 
-/* Up to 8 tokens against one tile: codes unpacked once per chunk. */
+/* 8 tokens against one tile: codes unpacked once per chunk, 16 named
+ * accumulators (two per token) so nothing spills to memory. */
 #define MM_NT 8
 static void
-tmat_tile_tokens(const kern_tmat *m, const kern_acts *a, size_t tile, size_t t0, size_t nt,
-                 __m512i *res)
+tmat_tile_tok8(const kern_tmat *m, const int8_t *qb, size_t st, size_t tile, __m512i *res)
 {
     const __m512i m3 = _mm512_set1_epi8(3);
     size_t tb = m->cols_p * 4, nk = m->cols_p / 16;
     const uint8_t *p0 = m->data + tile * tb;
-    const int8_t *qb = a->q + t0 * a->stride;
-    size_t st = a->stride;
-    __m512i acc[MM_NT][2];
-    for (size_t i = 0; i < MM_NT; i++)
-        acc[i][0] = acc[i][1] = _mm512_setzero_si512();
-    if (nt == MM_NT) {
-        for (size_t k = 0; k < nk; k++) {
-            __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
-            UNPACK4(w, u0, u1, u2, u3);
-            const int8_t *qk = qb + 16 * k;
-            for (size_t i = 0; i < MM_NT; i++) {
-                const int8_t *qi = qk + i * st;
-                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], u0, _mm512_set1_epi32(ld32(qi)));
-                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], u1, _mm512_set1_epi32(ld32(qi + 4)));
-                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], u2, _mm512_set1_epi32(ld32(qi + 8)));
-                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], u3, _mm512_set1_epi32(ld32(qi + 12)));
-            }
-        }
-    } else {
-        for (size_t k = 0; k < nk; k++) {
-            __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
-            UNPACK4(w, u0, u1, u2, u3);
-            const int8_t *qk = qb + 16 * k;
-            for (size_t i = 0; i < nt; i++) {
-                const int8_t *qi = qk + i * st;
-                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], u0, _mm512_set1_epi32(ld32(qi)));
-                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], u1, _mm512_set1_epi32(ld32(qi + 4)));
-                acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], u2, _mm512_set1_epi32(ld32(qi + 8)));
-                acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], u3, _mm512_set1_epi32(ld32(qi + 12)));
-            }
-        }
+    __m512i z = _mm512_setzero_si512();
+    __m512i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    __m512i c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+    for (size_t k = 0; k < nk; k++) {
+        __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
+        UNPACK4(w, u0, u1, u2, u3);
+        const int8_t *qk = qb + 16 * k;
+#define TOK(i, a0, a1)                                                                             \
+    do {                                                                                           \
+        const int8_t *qi = qk + (i)*st;                                                            \
+        a0 = _mm512_dpbusd_epi32(a0, u0, _mm512_set1_epi32(ld32(qi)));                             \
+        a1 = _mm512_dpbusd_epi32(a1, u1, _mm512_set1_epi32(ld32(qi + 4)));                         \
+        a0 = _mm512_dpbusd_epi32(a0, u2, _mm512_set1_epi32(ld32(qi + 8)));                         \
+        a1 = _mm512_dpbusd_epi32(a1, u3, _mm512_set1_epi32(ld32(qi + 12)));                        \
+    } while (0)
+        TOK(0, c00, c01);
+        TOK(1, c10, c11);
+        TOK(2, c20, c21);
+        TOK(3, c30, c31);
+        TOK(4, c40, c41);
+        TOK(5, c50, c51);
+        TOK(6, c60, c61);
+        TOK(7, c70, c71);
+#undef TOK
     }
-    for (size_t i = 0; i < nt; i++)
-        res[i] = _mm512_add_epi32(acc[i][0], acc[i][1]);
+    res[0] = _mm512_add_epi32(c00, c01);
+    res[1] = _mm512_add_epi32(c10, c11);
+    res[2] = _mm512_add_epi32(c20, c21);
+    res[3] = _mm512_add_epi32(c30, c31);
+    res[4] = _mm512_add_epi32(c40, c41);
+    res[5] = _mm512_add_epi32(c50, c51);
+    res[6] = _mm512_add_epi32(c60, c61);
+    res[7] = _mm512_add_epi32(c70, c71);
 }
 
 static void
@@ -232,7 +231,11 @@ tmat_matmul_avx512(const kern_tmat *m, const kern_acts *a, float *out, size_t ou
         size_t nt = a->n_tok - t0 < MM_NT ? a->n_tok - t0 : MM_NT;
         for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
             __m512i res[MM_NT];
-            tmat_tile_tokens(m, a, tile, t0, nt, res);
+            if (nt == MM_NT)
+                tmat_tile_tok8(m, a->q + t0 * a->stride, a->stride, tile, res);
+            else
+                for (size_t i = 0; i < nt; i++)
+                    res[i] = tmat_tile1(m, a->q + (t0 + i) * a->stride, tile);
             size_t r = tile * KERN_TROWS;
             for (size_t i = 0; i < nt; i++)
                 finish_rows(res[i], a->sum[t0 + i], a->scale[t0 + i], m->wscale + r,

@@ -1,0 +1,537 @@
+/*
+ * bench_ops.c — kernel microbenchmarks: GB/s and GOP/s per kernel and ISA,
+ * and a decode "weight sweep" over every matrix of a model shape (the bytes
+ * a decode step must stream), compared with the memory read bandwidth
+ * measured in the same run by a streaming-read kernel over a buffer much
+ * larger than the caches. Every figure is the median of repeated runs after
+ * a warm-up. The machine may be shared: medians, not minima, are reported.
+ *
+ * Usage: bench_ops [--threads T] [--reps N] [--quick] [--shape large|2b|both]
+ *                  [--isa scalar|avx2|avx512|all]
+ *   --quick: small repetition counts and only the large shape (ctest `bench`).
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops.h"
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int
+cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t rs = 0x1234567887654321ull;
+static uint64_t
+rnd(void)
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return rs;
+}
+
+/* ------------------------------------------------------------------ */
+/* memory bandwidth                                                     */
+/* ------------------------------------------------------------------ */
+
+typedef struct bw_ctx {
+    const uint8_t *buf;
+    size_t bytes;
+    uint64_t sink[256];
+} bw_ctx;
+
+__attribute__((target("avx2"))) static uint64_t
+read_avx2(const uint8_t *p, size_t n)
+{
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
+        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(p + i + 64)));
+        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
+    }
+    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+}
+
+static uint64_t
+read_plain(const uint8_t *p, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        s ^= v;
+    }
+    return s;
+}
+
+static void
+bw_task(void *vctx, size_t task, size_t n_tasks)
+{
+    bw_ctx *c = vctx;
+    size_t per = c->bytes / n_tasks / 128 * 128;
+    const uint8_t *p = c->buf + task * per;
+    c->sink[task % 256] ^= kern_cpu_get()->avx2 ? read_avx2(p, per) : read_plain(p, per);
+}
+
+static double
+measure_bandwidth(kern_pool *pool, int reps)
+{
+    size_t bytes = (size_t)1 << 30; /* 1 GiB: far beyond any cache */
+    uint8_t *raw = malloc(bytes + 64);
+    if (!raw)
+        return 0;
+    uint8_t *buf = (uint8_t *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    memset(buf, 1, bytes);
+    bw_ctx c = {.buf = buf, .bytes = bytes};
+    double t[64];
+    kern_pool_run(pool, bw_task, &c, 64); /* warm-up */
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        kern_pool_run(pool, bw_task, &c, 64);
+        t[i] = now_s() - t0;
+    }
+    free(raw);
+    return (double)bytes / median(t, reps) / 1e9;
+}
+
+/* ------------------------------------------------------------------ */
+/* matrices with random content                                          */
+/* ------------------------------------------------------------------ */
+
+static uint8_t valid_bytes[81];
+
+static void
+fill_tmat(kern_tmat *m)
+{
+    size_t n = kern_tmat_bytes(m);
+    for (size_t i = 0; i < n; i++)
+        m->data[i] = valid_bytes[rnd() % 81];
+    for (size_t r = 0; r < m->rows; r++)
+        m->wscale[r] = 0.5f;
+}
+
+static int
+new_tmat(kern_tmat *m, size_t rows, size_t cols)
+{
+    if (kern_tmat_init(m, rows, cols) < 0)
+        return -1;
+    fill_tmat(m);
+    return 0;
+}
+
+static int
+new_i8mat(kern_i8mat *m, size_t rows, size_t cols)
+{
+    if (kern_i8mat_init(m, rows, cols) < 0)
+        return -1;
+    size_t n = kern_i8mat_bytes(m);
+    for (size_t i = 0; i < n; i++)
+        m->data[i] = (int8_t)((int)(rnd() % 255) - 127);
+    for (size_t r = 0; r < m->rows; r++)
+        m->wscale[r] = 0.01f;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* split rows over the pool with an explicit ops table                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct job {
+    const kern_ops *o;
+    int kind; /* 0 tmat matvec, 1 tmat matmul, 2 fmat, 3 i8mat */
+    const void *m;
+    const kern_acts *a;
+    const float *x;
+    float *out;
+    size_t out_stride, rows, tpt;
+} job;
+
+static void
+job_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)n_tasks;
+    job *j = vctx;
+    size_t r0 = task * j->tpt * KERN_TROWS, r1 = r0 + j->tpt * KERN_TROWS;
+    if (r1 > j->rows)
+        r1 = j->rows;
+    if (r0 >= r1)
+        return;
+    switch (j->kind) {
+    case 0: j->o->tmat_matvec(j->m, j->a, j->out + r0, r0, r1); break;
+    case 1: j->o->tmat_matmul(j->m, j->a, j->out + r0, j->out_stride, r0, r1); break;
+    case 2: j->o->fmat_matvec(j->m, j->x, j->out + r0, r0, r1); break;
+    default: j->o->i8mat_matvec(j->m, j->a, j->out + r0, r0, r1); break;
+    }
+}
+
+static void
+run_job(kern_pool *p, job *j)
+{
+    size_t tiles = (j->rows + KERN_TROWS - 1) / KERN_TROWS;
+    j->tpt = (tiles + 31) / 32;
+    if (!j->tpt)
+        j->tpt = 1;
+    kern_pool_run(p, job_task, j, (tiles + j->tpt - 1) / j->tpt);
+}
+
+/* ------------------------------------------------------------------ */
+/* activations                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct acts {
+    kern_acts a;
+    void *mem;
+} acts;
+
+static int
+acts_new(acts *b, size_t n_tok, size_t cols)
+{
+    size_t st = kern_act_padded(cols);
+    b->mem = calloc(1, n_tok * st + 64 + n_tok * 8);
+    if (!b->mem)
+        return -1;
+    int8_t *q = (int8_t *)(((uintptr_t)b->mem + 63) & ~(uintptr_t)63);
+    b->a = (kern_acts){.n_tok = n_tok,
+                       .cols = cols,
+                       .stride = st,
+                       .q = q,
+                       .scale = (float *)(void *)(q + n_tok * st),
+                       .sum = (int32_t *)(void *)(q + n_tok * st + n_tok * 4)};
+    return 0;
+}
+
+static void
+acts_fill(acts *b, const kern_ops *o, const float *x)
+{
+    for (size_t t = 0; t < b->a.n_tok; t++)
+        o->quant_act(x, &b->a, t);
+}
+
+/* ------------------------------------------------------------------ */
+/* model sweep                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct shape {
+    const char *name;
+    int layers;
+    size_t embd, ff, kv, vocab;
+} shape;
+
+typedef struct model {
+    const shape *s;
+    kern_tmat *mats; /* layers * 7: q k v o gate up down */
+    kern_i8mat head;
+    size_t bytes;
+} model;
+
+static int
+model_new(model *md, const shape *s)
+{
+    md->s = s;
+    md->mats = calloc((size_t)s->layers * 7, sizeof(kern_tmat));
+    if (!md->mats)
+        return -1;
+    size_t dims[7][2] = {{s->embd, s->embd}, {s->kv, s->embd}, {s->kv, s->embd}, {s->embd, s->embd},
+                         {s->ff, s->embd},   {s->ff, s->embd}, {s->embd, s->ff}};
+    md->bytes = 0;
+    for (int l = 0; l < s->layers; l++)
+        for (int k = 0; k < 7; k++) {
+            if (new_tmat(&md->mats[l * 7 + k], dims[k][0], dims[k][1]) < 0)
+                return -1;
+            md->bytes += kern_tmat_bytes(&md->mats[l * 7 + k]);
+        }
+    if (new_i8mat(&md->head, s->vocab, s->embd) < 0)
+        return -1;
+    md->bytes += kern_i8mat_bytes(&md->head);
+    return 0;
+}
+
+static void
+model_free(model *md)
+{
+    for (int i = 0; i < md->s->layers * 7; i++)
+        kern_tmat_fini(&md->mats[i]);
+    free(md->mats);
+    kern_i8mat_fini(&md->head);
+}
+
+/* One decode step's weight traffic: quantize inputs, every matvec, head. */
+static void
+model_pass(kern_pool *p, const kern_ops *o, model *md, const float *x, acts *ae, acts *af,
+           float *out)
+{
+    const shape *s = md->s;
+    for (int l = 0; l < s->layers; l++) {
+        kern_tmat *m = &md->mats[l * 7];
+        o->quant_act(x, &ae->a, 0);
+        for (int k = 0; k < 3; k++) {
+            job j = {.o = o, .kind = 0, .m = &m[k], .a = &ae->a, .out = out, .rows = m[k].rows};
+            run_job(p, &j);
+        }
+        o->quant_act(x, &ae->a, 0);
+        job jo = {.o = o, .kind = 0, .m = &m[3], .a = &ae->a, .out = out, .rows = m[3].rows};
+        run_job(p, &jo);
+        o->quant_act(x, &ae->a, 0);
+        for (int k = 4; k < 6; k++) {
+            job j = {.o = o, .kind = 0, .m = &m[k], .a = &ae->a, .out = out, .rows = m[k].rows};
+            run_job(p, &j);
+        }
+        o->quant_act(x, &af->a, 0);
+        job jd = {.o = o, .kind = 0, .m = &m[6], .a = &af->a, .out = out, .rows = m[6].rows};
+        run_job(p, &jd);
+    }
+    o->quant_act(x, &ae->a, 0);
+    job jh = {.o = o, .kind = 3, .m = &md->head, .a = &ae->a, .out = out, .rows = md->head.rows};
+    run_job(p, &jh);
+}
+
+static void
+bench_model(const shape *s, const kern_ops *o, int threads, int reps, double bw)
+{
+    model md;
+    if (model_new(&md, s) < 0) {
+        fprintf(stderr, "bench: out of memory for %s\n", s->name);
+        return;
+    }
+    kern_pool *p = NULL;
+    if (kern_pool_new(threads, &p) < 0)
+        return;
+    float *x = malloc(sizeof(float) * (s->ff > s->vocab ? s->ff : s->vocab));
+    float *out = malloc(sizeof(float) * (s->ff > s->vocab ? s->ff : s->vocab));
+    for (size_t i = 0; i < s->ff; i++)
+        x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+    acts ae, af;
+    if (!x || !out || acts_new(&ae, 1, s->embd) < 0 || acts_new(&af, 1, s->ff) < 0)
+        return;
+    double t[64];
+    model_pass(p, o, &md, x, &ae, &af, out); /* warm-up */
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        model_pass(p, o, &md, x, &ae, &af, out);
+        t[i] = now_s() - t0;
+    }
+    double med = median(t, reps);
+    double gbs = (double)md.bytes / med / 1e9;
+    printf(
+        "sweep  %-7s %-10s threads %d  %7.1f MB/token  %8.2f ms  %6.2f GB/s  %5.1f%% of %.1f GB/s"
+        "  (%.1f tok/s weight-bound)\n",
+        s->name, o->name, threads, (double)md.bytes / 1e6, med * 1e3, gbs, 100.0 * gbs / bw, bw,
+        1.0 / med);
+    fflush(stdout);
+    free(x);
+    free(out);
+    free(ae.mem);
+    free(af.mem);
+    kern_pool_free(p);
+    model_free(&md);
+}
+
+/* ------------------------------------------------------------------ */
+/* per-kernel microbenchmarks                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct res {
+    double ms, gbs, gops;
+} res;
+
+static res
+time_job(kern_pool *p, job *j, int reps, double bytes, double ops)
+{
+    double t[64];
+    run_job(p, j);
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        run_job(p, j);
+        t[i] = now_s() - t0;
+    }
+    double med = median(t, reps);
+    return (res){med * 1e3, bytes / med / 1e9, ops / med / 1e9};
+}
+
+static void
+print_res(const char *kernel, const char *shape_s, const kern_ops *o, int threads, res r, double bw)
+{
+    printf("kernel %-14s %-18s %-10s threads %d  %9.3f ms  %7.2f GB/s  %7.1f GOP/s  %5.1f%% bw\n",
+           kernel, shape_s, o->name, threads, r.ms, r.gbs, r.gops, 100.0 * r.gbs / bw);
+    fflush(stdout);
+}
+
+static void
+bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
+{
+    kern_pool *p = NULL;
+    if (kern_pool_new(threads, &p) < 0)
+        return;
+    int slow = o->isa == KERN_ISA_SCALAR;
+    int kreps = slow ? (reps < 5 ? reps : 5) : reps;
+    size_t rows = 4096, cols = 1536;
+    kern_tmat m;
+    if (new_tmat(&m, rows, cols) < 0)
+        return;
+    float *x = malloc(sizeof(float) * 32000 * 4);
+    float *out = malloc(sizeof(float) * 4096 * 256);
+    for (size_t i = 0; i < 32000 * 4; i++)
+        x[i] = (float)((int)(rnd() % 2001) - 1000) / 997.0f;
+    size_t ntok = slow ? 8 : quick ? 32 : 128;
+    acts a1, an;
+    if (acts_new(&a1, 1, cols) < 0 || acts_new(&an, ntok, cols) < 0)
+        return;
+    acts_fill(&a1, o, x);
+    acts_fill(&an, o, x);
+
+    /* quantization of a 4096-float row */
+    {
+        acts aq;
+        if (acts_new(&aq, 1, 4096) == 0) {
+            double t[64];
+            for (int i = 0; i < kreps; i++) {
+                double t0 = now_s();
+                for (int k = 0; k < 100; k++)
+                    o->quant_act(x, &aq.a, 0);
+                t[i] = (now_s() - t0) / 100;
+            }
+            double med = median(t, kreps);
+            res r = {med * 1e3, 4096.0 * 4 / med / 1e9, 4096.0 / med / 1e9};
+            print_res("quant_act", "4096", o, 1, r, bw);
+            free(aq.mem);
+        }
+    }
+    char shp[64];
+    snprintf(shp, sizeof shp, "%zux%zu", rows, cols);
+    job j = {.o = o, .kind = 0, .m = &m, .a = &a1.a, .out = out, .rows = rows};
+    print_res("tmat_matvec", shp, o, threads,
+              time_job(p, &j, kreps, (double)kern_tmat_bytes(&m), 2.0 * rows * cols), bw);
+    snprintf(shp, sizeof shp, "%zux%zu n=%zu", rows, cols, ntok);
+    job jm = {.o = o, .kind = 1, .m = &m, .a = &an.a, .out = out, .out_stride = rows, .rows = rows};
+    print_res("tmat_matmul", shp, o, threads,
+              time_job(p, &jm, kreps, (double)kern_tmat_bytes(&m), 2.0 * rows * cols * ntok), bw);
+    kern_tmat_fini(&m);
+
+    /* F16 matvec over 32000 x 1536 (98 MB, streams from memory) */
+    size_t fr = slow ? 4096 : 32000;
+    uint16_t *f16 = malloc(fr * cols * 2);
+    for (size_t i = 0; i < fr * cols; i++)
+        f16[i] = (uint16_t)(0x3000 + (rnd() % 0x800)) | (uint16_t)((rnd() & 1) << 15);
+    kern_fmat fm = {
+        .type = KERN_FT_F16, .rows = fr, .cols = cols, .row_bytes = cols * 2, .data = f16};
+    job jf = {.o = o, .kind = 2, .m = &fm, .x = x, .out = out, .rows = fr};
+    snprintf(shp, sizeof shp, "%zux%zu f16", fr, cols);
+    print_res("fmat_matvec", shp, o, threads,
+              time_job(p, &jf, kreps, (double)fr * cols * 2, 2.0 * fr * cols), bw);
+    free(f16);
+
+    /* int8 head 32000 x 1536 (49 MB) */
+    kern_i8mat h;
+    if (new_i8mat(&h, fr, cols) == 0) {
+        job jh = {.o = o, .kind = 3, .m = &h, .a = &a1.a, .out = out, .rows = fr};
+        snprintf(shp, sizeof shp, "%zux%zu", fr, cols);
+        print_res("i8mat_matvec", shp, o, threads,
+                  time_job(p, &jh, kreps, (double)kern_i8mat_bytes(&h), 2.0 * fr * cols), bw);
+        kern_i8mat_fini(&h);
+    }
+    free(a1.mem);
+    free(an.mem);
+    free(x);
+    free(out);
+    kern_pool_free(p);
+}
+
+int
+main(int argc, char **argv)
+{
+    int threads = 2, reps = 11, quick = 0;
+    const char *shape_sel = "both", *isa_sel = "all";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = (int)strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc)
+            shape_sel = argv[++i];
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc)
+            isa_sel = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_ops [--threads T] [--reps N] [--quick] "
+                            "[--shape large|2b|both] [--isa scalar|avx2|avx512|all]\n");
+            return 2;
+        }
+    }
+    if (quick) {
+        reps = 3;
+        shape_sel = "large";
+    }
+    if (threads < 1 || threads > 64 || reps < 1 || reps > 64) {
+        fprintf(stderr, "bench_ops: threads 1..64, reps 1..64\n");
+        return 2;
+    }
+    int nv = 0;
+    for (int b = 0; b < 256; b++)
+        if ((b & 3) != 3 && ((b >> 2) & 3) != 3 && ((b >> 4) & 3) != 3 && ((b >> 6) & 3) != 3)
+            valid_bytes[nv++] = (uint8_t)b;
+
+    char feats[256];
+    kern_cpu_feature_string(feats, sizeof feats);
+    printf("bench_ops: cpu features: %s; selected isa: %s; threads %d; median of %d runs\n", feats,
+           kern_ops_get()->name, threads, reps);
+    printf("note: the machine may be shared with other jobs; figures are medians and noisy\n");
+
+    double bw1 = 0, bwt;
+    {
+        kern_pool *p1 = NULL, *pt = NULL;
+        if (kern_pool_new(1, &p1) < 0 || kern_pool_new(threads, &pt) < 0)
+            return 1;
+        bw1 = measure_bandwidth(p1, quick ? 3 : 7);
+        bwt = measure_bandwidth(pt, quick ? 3 : 7);
+        kern_pool_free(p1);
+        kern_pool_free(pt);
+    }
+    printf("memory read bandwidth: %.2f GB/s on 1 thread, %.2f GB/s on %d threads (1 GiB stream)\n",
+           bw1, bwt, threads);
+
+    static const shape large = {"large", 24, 1536, 4096, 1536, 32000};
+    static const shape b2 = {"2b-4t", 30, 2560, 6912, 640, 128256};
+    for (int i = 0; i < 3; i++) {
+        const kern_ops *o = kern_ops_for((kern_isa)i);
+        if (!o || (o->isa != (kern_isa)i))
+            continue;
+        if (strcmp(isa_sel, "all") && strcmp(isa_sel, kern_isa_name((kern_isa)i)))
+            continue;
+        bench_kernels(o, threads, reps, bwt, quick);
+        if (o->isa == KERN_ISA_SCALAR)
+            continue; /* the sweep in scalar takes minutes */
+        if (!strcmp(shape_sel, "large") || !strcmp(shape_sel, "both")) {
+            bench_model(&large, o, 1, reps, bw1);
+            bench_model(&large, o, threads, reps, bwt);
+        }
+        if (!strcmp(shape_sel, "2b") || !strcmp(shape_sel, "both")) {
+            bench_model(&b2, o, 1, reps, bw1);
+            bench_model(&b2, o, threads, reps, bwt);
+        }
+    }
+    return 0;
+}
