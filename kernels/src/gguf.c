@@ -480,9 +480,12 @@ parse_tensor_info(kern_gguf *g, cur *c, uint64_t i, kern_gguf_tensor *t, uint64_
     if ((rc = rd_u64(c, &t->offset, what)) != 0)
         return rc;
     rc = kern_wtype_tensor_bytes(t->type, n, t->ne[0], &t->nbytes);
-    if (rc)
+    if (rc) {
+        char why[256];
+        aria_snprintf(why, sizeof why, "%s", aria_err_msg());
         return aria_errf(ARIA_EPROTO, "gguf: %s (type at offset %" PRIu64 "): %s", ctx, *type_off,
-                         aria_err_msg());
+                         why);
+    }
     (void)g;
     return 0;
 }

@@ -288,8 +288,11 @@ kern_gguf_writer_add_tensor(kern_gguf_writer *w, const char *name, kern_wtype ty
         n *= t.ne[d];
     }
     int rc = kern_wtype_tensor_bytes(type, n, t.ne[0], &t.nbytes);
-    if (rc)
-        return aria_errf(rc, "gguf writer: tensor '%s': %.200s", name, aria_err_msg());
+    if (rc) {
+        char why[256];
+        aria_snprintf(why, sizeof why, "%s", aria_err_msg());
+        return aria_errf(rc, "gguf writer: tensor '%s': %s", name, why);
+    }
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? 2 * w->cap_t : 32;
         wtensor *nt = aria_realloc(w->t, cap * sizeof *nt);
