@@ -45,7 +45,10 @@ static const cli_verb verbs[] = {
      "        --type T --seed S -o FILE [--ctx N] [--rope-base B] [--tokenizer llama|gpt2]\n"
      "        [--scales]\n"
      "      write a deterministic synthetic model; A: bitnet-b1.58 bitnet-25 bitnet llama;\n"
-     "      T: f32 f16 bf16 q8_0 tq1_0 tq2_0 i2_s (projection weights)\n",
+     "      T: f32 f16 bf16 q8_0 tq1_0 tq2_0 i2_s (projection weights)\n"
+     "  tokenize -m FILE [--no-bos] [--raw] [--pieces] TEXT...|-\n"
+     "      print the token ids of TEXT (BOS first when the model adds it) on one line;\n"
+     "      --raw: special-token texts are plain text; --pieces: also print each piece\n",
      cmd_model},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };

@@ -24,7 +24,7 @@ static const model_sub subs[] = {
     {"info", "print architecture, hyperparameters, tokenizer, tensors and memory needs",
      model_info},
     {"synth", "write a deterministic synthetic model", model_synth},
-    /* More rows go here: {"tokenize", "...", cmd_model_tokenize} (cmd_model_tokenize.c). */
+    {"tokenize", "print the token ids of a text (cmd_model_tokenize.c)", cmd_model_tokenize},
 };
 
 static const cli_verb *
