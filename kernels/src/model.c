@@ -7,8 +7,11 @@
  * and shape-checked here, so forward.c never validates anything; every
  * buffer of a context is allocated in kern_ctx_new_opts.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kern_types.h"
 #include "model_int.h"
@@ -148,6 +151,23 @@ load_vec(loader *L, const char *name, bool required, uint64_t n, const float **o
     return 0;
 }
 
+/* Drop the resident pages of a repacked tensor: the mapping is a read-only
+ * private file mapping (kern_gguf_open), so MADV_DONTNEED only releases
+ * clean page-cache pages and the file stays intact. Keeps resident memory
+ * near the file size instead of file + repacked copy. */
+static void
+drop_pages(const void *p, uint64_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0)
+        return;
+    uintptr_t a = (uintptr_t)p, e = a + (uintptr_t)n, m = (uintptr_t)pg - 1;
+    a = (a + m) & ~m;
+    e &= ~m;
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 /* Build the engine's matrix for a [cols, rows] GGUF tensor. */
 static int
 mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
@@ -212,6 +232,7 @@ mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
         kern_tmat_set_row(&w->t, (size_t)r, codes, s * post_scale);
     }
     L->m->info.resident_bytes += kern_tmat_bytes(&w->t) + rows * sizeof(float);
+    drop_pages(t->data, t->nbytes);
 done:
     aria_free(row);
     aria_free(codes);

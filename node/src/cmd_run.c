@@ -91,6 +91,33 @@ parse_ids(const char *s, int32_t **out, size_t *n)
     return 0;
 }
 
+/* A "VmRSS:"-style line of /proc/self/status in KiB, or -1. */
+static long
+proc_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0) {
+            int64_t x;
+            char num[32];
+            size_t n = 0;
+            for (const char *p = line + kl; *p && n + 1 < sizeof num; p++)
+                if (*p >= '0' && *p <= '9')
+                    num[n++] = *p;
+            num[n] = 0;
+            if (n && aria_parse_i64(num, 0, INT64_MAX, key, &x) == 0)
+                v = (long)x;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
 static const char *
 stop_name(kern_stop_reason r)
 {
@@ -216,6 +243,7 @@ cmd_run(int argc, char **argv)
     aria_buf chat_text;
     aria_buf_init(&chat_text, 0);
     int rc, ret = 1;
+    long rss_start_kb = proc_status_kb("VmRSS:");
     kern_model_opts mo = {.no_tokenizer = false};
     if ((rc = kern_model_load(model_path, &mo, &m)) < 0) {
         ret = cli_fail(rc, "loading the model");
@@ -345,6 +373,13 @@ cmd_run(int argc, char **argv)
                 gt > 0 ? res.n_generated / gt : 0.0, stop_name(res.reason),
                 kern_isa_name(kern_isa_selected()), (long long)threads,
                 (unsigned long long)gp.sample.seed);
+        /* Memory: the engine's share is peak minus the process before loading. */
+        uint64_t kvb = kern_ctx_kv_bytes(m, &co);
+        fprintf(stderr,
+                "aria run: rss before load %ld KiB, peak %ld KiB; model file %llu bytes, kv cache "
+                "%llu bytes\n",
+                rss_start_kb, proc_status_kb("VmHWM:"), (unsigned long long)I->file_bytes,
+                (unsigned long long)kvb);
     }
     ret = 0;
 out:

@@ -1,0 +1,336 @@
+/*
+ * test_model.c — the engine against an independent float reference on
+ * synthetic models of every arch and weight type; bit-identical logits for
+ * thread counts 1/2/3, batch chunking and every ISA path; load errors;
+ * context limits; the engine's own math functions.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model_int.h"
+#include "test_model_util.h"
+
+#define N_PROMPT 6
+#define N_STEPS  4
+
+static const char *const ARCHS[] = {"bitnet-b1.58", "bitnet-25", "bitnet", "llama"};
+static const kern_wtype TYPES[] = {KERN_WT_F32,   KERN_WT_F16,   KERN_WT_BF16, KERN_WT_Q8_0,
+                                   KERN_WT_TQ1_0, KERN_WT_TQ2_0, KERN_WT_I2_S};
+
+static void
+tmp_path(char *buf, size_t n, const char *tag)
+{
+    snprintf(buf, n, "/tmp/aria_test_model_%d_%s.gguf", (int)getpid(), tag);
+}
+
+static synth_opts
+small_opts(const char *arch, kern_wtype t, uint64_t seed)
+{
+    synth_opts o = {.arch = arch,
+                    .wtype = t,
+                    .etype = seed % 2 ? KERN_WT_F16 : KERN_WT_F32,
+                    .n_layer = 2,
+                    .n_embd = 256,
+                    .n_ff = 512,
+                    .n_head = 4,
+                    .n_head_kv = 2,
+                    .n_vocab = 320,
+                    .seed = seed,
+                    .scales = strcmp(arch, "bitnet") == 0,
+                    .output = strcmp(arch, "llama") == 0};
+    return o;
+}
+
+static const int32_t PROMPT[N_PROMPT] = {1, 17, 300, 42, 42, 199};
+
+/* Engine logits for the prompt then N_STEPS greedy steps: (1 + N_STEPS) x V. */
+static void
+engine_run(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, bool one_by_one,
+           float *out)
+{
+    uint32_t V = kern_model_get_info(m)->n_vocab;
+    kern_ctx *c = NULL;
+    kern_ctx_opts o = {.n_ctx = 32, .n_threads = threads, .kv_type = kv, .n_batch = n_batch};
+    cr_assert_eq(kern_ctx_new_opts(m, &o, &c), 0, "%s", aria_err_msg());
+    if (one_by_one) {
+        for (int i = 0; i < N_PROMPT; i++)
+            cr_assert_eq(kern_ctx_eval(c, &PROMPT[i], 1, out), 0);
+    } else {
+        cr_assert_eq(kern_ctx_eval(c, PROMPT, N_PROMPT, out), 0);
+    }
+    for (int s = 0; s < N_STEPS; s++) {
+        const float *l = out + (size_t)s * V;
+        int32_t best = 0;
+        for (uint32_t i = 1; i < V; i++)
+            if (l[i] > l[best])
+                best = (int32_t)i;
+        cr_assert_eq(kern_ctx_eval(c, &best, 1, out + (size_t)(s + 1) * V), 0);
+    }
+    kern_ctx_free(c);
+}
+
+Test(model, engine_matches_float_reference_on_every_arch_and_type, .timeout = 240)
+{
+    int seed = 1;
+    for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
+        for (size_t t = 0; t < ARIA_ARRAY_LEN(TYPES); t++, seed++) {
+            char path[128];
+            tmp_path(path, sizeof path, "ref");
+            synth_opts so = small_opts(ARCHS[a], TYPES[t], (uint64_t)seed);
+            cr_assert_eq(synth_write(path, &so), 0, "%s", aria_err_msg());
+            kern_model *m = NULL;
+            kern_model_opts mo = {.no_tokenizer = true};
+            cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s %s: %s", ARCHS[a],
+                         kern_wtype_name(TYPES[t]), aria_err_msg());
+            const kern_model_info *I = kern_model_get_info(m);
+            cr_assert_eq(I->proj_type, (int)TYPES[t]);
+            uint32_t V = I->n_vocab;
+            float *eng = malloc((size_t)(1 + N_STEPS) * V * sizeof(float));
+            float *ref = malloc((size_t)V * sizeof(float));
+            engine_run(m, 1, 4, KERN_KV_F32, false, eng);
+            ref_model R;
+            cr_assert_eq(ref_load(path, 32, &R), 0);
+            double maxd = 0, maxl = 0;
+            for (int i = 0; i < N_PROMPT; i++)
+                ref_step(&R, PROMPT[i], ref);
+            for (int s = 0; s <= N_STEPS; s++) {
+                const float *e = eng + (size_t)s * V;
+                int32_t be = 0, br = 0;
+                for (uint32_t i = 0; i < V; i++) {
+                    double d = fabs((double)e[i] - ref[i]);
+                    maxd = d > maxd ? d : maxd;
+                    maxl = fabs(ref[i]) > maxl ? fabs(ref[i]) : maxl;
+                    if (e[i] > e[be])
+                        be = (int32_t)i;
+                    if (ref[i] > ref[br])
+                        br = (int32_t)i;
+                }
+                cr_expect_eq(be, br, "%s %s step %d: argmax %d vs reference %d", ARCHS[a],
+                             kern_wtype_name(TYPES[t]), s, be, br);
+                if (s < N_STEPS)
+                    ref_step(&R, be, ref);
+            }
+            cr_log_info("%s %s: max |logit diff| %.3g (max |logit| %.3g)", ARCHS[a],
+                        kern_wtype_name(TYPES[t]), maxd, maxl);
+            cr_expect(maxd < 1e-4 * (1 + maxl), "%s %s: max diff %g (max logit %g)", ARCHS[a],
+                      kern_wtype_name(TYPES[t]), maxd, maxl);
+            cr_expect(maxl > 0.1, "logits are not degenerate");
+            ref_free(&R);
+            free(eng);
+            free(ref);
+            kern_model_free(m);
+            unlink(path);
+        }
+    }
+}
+
+Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks, .timeout = 120)
+{
+    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ1_0, KERN_WT_F16};
+    for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
+        for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
+            char path[128];
+            tmp_path(path, sizeof path, "det");
+            synth_opts so = small_opts(ARCHS[a], types[t], 100 + a * 10 + t);
+            cr_assert_eq(synth_write(path, &so), 0);
+            kern_model *m = NULL;
+            kern_model_opts mo = {.no_tokenizer = true};
+            cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s", aria_err_msg());
+            size_t n = (size_t)(1 + N_STEPS) * kern_model_get_info(m)->n_vocab;
+            float *base = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+            for (int kv = 0; kv < 2; kv++) {
+                engine_run(m, 1, 64, (kern_kv_type)kv, false, base);
+                for (int th = 2; th <= 3; th++) {
+                    engine_run(m, th, 64, (kern_kv_type)kv, false, other);
+                    cr_expect(memcmp(base, other, n * sizeof(float)) == 0,
+                              "%s %s kv %d: threads %d differ from 1", ARCHS[a],
+                              kern_wtype_name(types[t]), kv, th);
+                }
+                engine_run(m, 2, 1, (kern_kv_type)kv, false, other);
+                cr_expect(memcmp(base, other, n * sizeof(float)) == 0, "n_batch 1 differs");
+                engine_run(m, 3, 5, (kern_kv_type)kv, true, other);
+                cr_expect(memcmp(base, other, n * sizeof(float)) == 0, "one-by-one differs");
+            }
+            free(base);
+            free(other);
+            kern_model_free(m);
+            unlink(path);
+        }
+    }
+}
+
+/* Run `aria run` with ARIA_ISA=isa, writing logits to out_path. */
+static int
+run_aria_isa(const char *model, const char *isa, const char *out_path)
+{
+    const char *bin = getenv("ARIA_BIN");
+    if (!bin)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("ARIA_ISA", isa, 1);
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        execl(bin, bin, "run", "-m", model, "--prompt-ids", "1,17,300,42,42,199", "-n", "6",
+              "--temp", "0", "--threads", "2", "--logits-out", out_path, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static size_t
+read_all(const char *path, char **buf)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc((size_t)n + 1);
+    size_t r = fread(*buf, 1, (size_t)n, f);
+    fclose(f);
+    return r;
+}
+
+Test(model, logits_bit_identical_on_every_isa_path, .timeout = 120)
+{
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ2_0, KERN_WT_F16, KERN_WT_Q8_0};
+    for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
+        char path[128], lp[3][160];
+        tmp_path(path, sizeof path, "isa");
+        synth_opts so = small_opts(ARCHS[t % 4], types[t], 200 + t);
+        cr_assert_eq(synth_write(path, &so), 0);
+        char *bufs[3] = {0};
+        size_t lens[3];
+        for (int i = 0; i < 3; i++) {
+            snprintf(lp[i], sizeof lp[i], "/tmp/aria_test_model_%d_%s.logits", (int)getpid(),
+                     isas[i]);
+            cr_assert_eq(run_aria_isa(path, isas[i], lp[i]), 0, "aria run with ARIA_ISA=%s",
+                         isas[i]);
+            lens[i] = read_all(lp[i], &bufs[i]);
+            cr_assert_eq(lens[i], 6 * 320 * sizeof(float));
+            unlink(lp[i]);
+        }
+        for (int i = 1; i < 3; i++)
+            cr_expect(lens[i] == lens[0] && memcmp(bufs[0], bufs[i], lens[0]) == 0,
+                      "%s: ISA %s logits differ from scalar", kern_wtype_name(types[t]), isas[i]);
+        for (int i = 0; i < 3; i++)
+            free(bufs[i]);
+        unlink(path);
+    }
+}
+
+static void
+expect_load_error(const synth_opts *so, int want_rc, const char *needle)
+{
+    char path[128];
+    tmp_path(path, sizeof path, "bad");
+    cr_assert_eq(synth_write(path, so), 0);
+    kern_model *m = NULL;
+    kern_model_opts mo = {.no_tokenizer = true};
+    int rc = kern_model_load(path, &mo, &m);
+    cr_expect_eq(rc, want_rc, "rc %d: %s", rc, aria_err_msg());
+    cr_expect_null(m);
+    cr_expect(strstr(aria_err_msg(), needle) != NULL, "message '%s' lacks '%s'", aria_err_msg(),
+              needle);
+    unlink(path);
+}
+
+Test(model, load_errors_name_the_key_or_tensor_and_shapes)
+{
+    synth_opts so = small_opts("bitnet-b1.58", KERN_WT_F32, 5);
+    so.corrupt = 1;
+    expect_load_error(&so, ARIA_EPROTO, "'bitnet-b1.58.block_count'");
+    so.corrupt = 2;
+    expect_load_error(&so, ARIA_EPROTO,
+                      "'blk.0.attn_k.weight' has shape [256, 129], expected "
+                      "[256, 128]");
+    so.corrupt = 3;
+    expect_load_error(&so, ARIA_EPROTO, "missing tensor 'blk.0.ffn_sub_norm.weight'");
+    so.corrupt = 0;
+    so.arch = "mamba";
+    expect_load_error(&so, ARIA_EUNSUPPORTED, "architecture 'mamba'");
+    kern_model *m = NULL;
+    cr_expect_lt(kern_model_load("/nonexistent/x.gguf", NULL, &m), 0);
+    cr_expect(strstr(aria_err_msg(), "/nonexistent/x.gguf") != NULL, "%s", aria_err_msg());
+}
+
+Test(model, context_limit_gives_a_clear_error)
+{
+    char path[128];
+    tmp_path(path, sizeof path, "ctx");
+    synth_opts so = small_opts("bitnet-25", KERN_WT_I2_S, 9);
+    cr_assert_eq(synth_write(path, &so), 0);
+    kern_model *m = NULL;
+    cr_assert_eq(kern_model_load(path, NULL, &m), 0, "%s", aria_err_msg());
+    kern_ctx *c = NULL;
+    cr_assert_eq(kern_ctx_new(m, 8, 1, &c), 0);
+    int32_t ids[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float *lg = malloc(320 * sizeof(float));
+    cr_expect_eq(kern_ctx_eval(c, ids, 9, lg), ARIA_ERANGE);
+    cr_expect(strstr(aria_err_msg(), "context size 8") != NULL, "%s", aria_err_msg());
+    cr_expect_eq(kern_ctx_pos(c), 0);
+    cr_expect_eq(kern_ctx_eval(c, ids, 8, lg), 0);
+    cr_expect_eq(kern_ctx_eval(c, ids, 1, lg), ARIA_ERANGE);
+    int32_t bad = 320;
+    kern_ctx_truncate(c, 7);
+    cr_expect_eq(kern_ctx_eval(c, &bad, 1, lg), ARIA_EINVAL);
+    cr_expect_eq(kern_ctx_eval(c, ids, 1, lg), 0);
+    /* Generation refuses a prompt that does not fit. */
+    kern_ctx_truncate(c, 0);
+    kern_gen_params gp = {.n_predict = 4};
+    kern_sample_params_default(&gp.sample);
+    kern_gen_result res;
+    cr_expect_eq(kern_generate(c, ids, 9, &gp, NULL, NULL, &res), ARIA_ERANGE);
+    /* ...and stops cleanly when the context fills. */
+    gp.n_predict = 100;
+    gp.ignore_eos = true;
+    cr_expect_eq(kern_generate(c, ids, 5, &gp, NULL, NULL, &res), 0, "%s", aria_err_msg());
+    cr_expect_eq(res.reason, KERN_STOP_CONTEXT);
+    cr_expect_eq(kern_ctx_pos(c), 8);
+    free(lg);
+    kern_ctx_free(c);
+    kern_model_free(m);
+    unlink(path);
+}
+
+Test(model, own_math_matches_libm)
+{
+    double worst_e = 0, worst_l = 0, worst_s = 0;
+    uint64_t st = 7;
+    for (int i = 0; i < 20000; i++) {
+        double x = tsyn_unif(&st) * 700.0;
+        double r = exp(x), e = kern_m_exp(x);
+        double rel = fabs(e - r) / r;
+        worst_e = rel > worst_e ? rel : worst_e;
+        double y = fabs(x) * 1e-3 + 1e-300 + fabs(tsyn_unif(&st)) * 1e6;
+        double lr = log(y), le = kern_m_log(y);
+        double dl = fabs(le - lr) / (fabs(lr) > 1 ? fabs(lr) : 1);
+        worst_l = dl > worst_l ? dl : worst_l;
+        double a = tsyn_unif(&st) * 5000.0, s, c;
+        kern_m_sincos(a, &s, &c);
+        double ds = fabs(s - sin(a)) + fabs(c - cos(a));
+        worst_s = ds > worst_s ? ds : worst_s;
+    }
+    cr_log_info("exp rel %g, log %g, sincos abs %g", worst_e, worst_l, worst_s);
+    cr_expect(worst_e < 1e-15, "exp rel err %g", worst_e);
+    cr_expect(worst_l < 1e-15, "log err %g", worst_l);
+    cr_expect(worst_s < 1e-12, "sincos err %g", worst_s);
+    cr_expect_eq(kern_m_exp(0.0), 1.0);
+    cr_expect_eq(kern_m_exp(-1000.0), 0.0);
+    cr_expect(isinf(kern_m_exp(1000.0)));
+    cr_expect_eq(kern_m_relu2(-3.0f), 0.0f);
+    cr_expect_eq(kern_m_relu2(3.0f), 9.0f);
+    cr_expect(fabsf(kern_m_silu(1.0f) - (float)(1.0 / (1.0 + exp(-1.0)))) < 1e-7f);
+    /* float exp correctly rounded on a sweep (double path then one rounding). */
+    int off = 0;
+    for (float x = -80.0f; x < 80.0f; x += 0.01f)
+        off += kern_m_expf(x) != (float)exp((double)x);
+    cr_expect(off == 0, "%d expf values differ from (float)exp", off);
+}
