@@ -138,6 +138,8 @@ tl_receive(const tl_world *w, size_t who, uint64_t seq, const uint8_t prev[32],
     return tl_sign(w, who, &e);
 }
 
+unsigned tl_receipt_pct = 33;
+
 typedef struct pend {
     uint8_t id[32];
     size_t to;
@@ -198,7 +200,7 @@ tl_history_gen(const tl_world *w, tl_rng *r, size_t steps, unsigned fork_pct, tl
         if (roll < 55 && h->balance[a] > 0) {
             size_t to = (a + 1 + (size_t)tl_below(r, w->n - 1)) % w->n;
             uint64_t amt = 1 + tl_below(r, h->balance[a] < 1000 ? h->balance[a] : 1000);
-            bool receipt = tl_below(r, 3) == 0;
+            bool receipt = tl_below(r, 100) < tl_receipt_pct;
             tl_bytes b = tl_send(w, a, h->len[a], head[a], to, amt, receipt, job++);
             memcpy(head[a], b.id, 32);
             h->len[a]++;
@@ -476,5 +478,181 @@ tl_property_run(const tl_world *w, uint64_t seed, size_t histories, size_t steps
         tl_history_free(&h);
     }
     tl_rmdir(dir);
+    return fail ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Crash run                                                            */
+/* ------------------------------------------------------------------ */
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+/* The child: open, apply pool[from..] in random batches, and after each
+ * commit report "index, reason" (5 bytes) per entry on fd. Never returns. */
+static _Noreturn void
+crash_child(const char *dir, const tl_world *w, const tl_history *pool, size_t from, uint64_t seed,
+            int fd)
+{
+    ledger_options o;
+    ledger_options_default(&o);
+    o.hold_max = 100000;
+    o.map_size_bytes = (size_t)64 << 20;
+    ledger *l;
+    if (ledger_open(dir, w->g, &o, &l) != 0)
+        _exit(3);
+    tl_rng r = {seed};
+    size_t i = from;
+    while (i < pool->n) {
+        size_t n = 1 + (size_t)tl_below(&r, 16);
+        if (n > pool->n - i)
+            n = pool->n - i;
+        const uint8_t *p[16];
+        size_t len[16];
+        ledger_result res[16];
+        for (size_t k = 0; k < n; k++) {
+            p[k] = pool->e[i + k].p;
+            len[k] = pool->e[i + k].n;
+        }
+        if (ledger_apply_batch(l, p, len, n, res) != 0)
+            _exit(4);
+        uint8_t msg[16 * 5];
+        for (size_t k = 0; k < n; k++) {
+            aria_store_u32le(msg + 5 * k, (uint32_t)(i + k));
+            msg[5 * k + 4] = (uint8_t)res[k].reason;
+        }
+        size_t off = 0;
+        while (off < 5 * n) {
+            ssize_t wr = write(fd, msg + off, 5 * n - off);
+            if (wr < 0 && errno == EINTR)
+                continue;
+            if (wr <= 0)
+                _exit(5);
+            off += (size_t)wr;
+        }
+        i += n;
+    }
+    ledger_close(l);
+    _exit(0);
+}
+
+int
+tl_crash_run(const tl_world *w, uint64_t seed, size_t kills, size_t pool_steps, tl_crash_stats *st,
+             char *msg, size_t msg_size)
+{
+    memset(st, 0, sizeof *st);
+    tl_rng r = {seed};
+    char dir[256];
+    const char *base = getenv("TMPDIR");
+    aria_snprintf(dir, sizeof dir, "%s/aria-crash-XXXXXX", base && *base ? base : "/tmp");
+    ARIA_ASSERT(mkdtemp(dir) != NULL);
+    tl_history pool;
+    tl_history_gen(w, &r, pool_steps, 4, &pool);
+    uint8_t *reason = aria_alloc(pool.n); /* 0xff = not acknowledged yet */
+    memset(reason, 0xff, pool.n);
+    size_t cursor = 0;
+    int fail = 0;
+    for (size_t kill_i = 0; kill_i < kills && !fail; kill_i++) {
+        if (cursor >= pool.n) {
+            /* pool exhausted: start a fresh ledger so verify stays cheap */
+            tl_rmdir(dir);
+            ARIA_ASSERT(mkdir(dir, 0700) == 0);
+            memset(reason, 0xff, pool.n);
+            cursor = 0;
+            st->epochs++;
+        }
+        int fds[2];
+        ARIA_ASSERT(pipe(fds) == 0);
+        uint64_t child_seed = tl_next(&r);
+        pid_t pid = fork();
+        ARIA_ASSERT(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            crash_child(dir, w, &pool, cursor, child_seed, fds[1]);
+        }
+        close(fds[1]);
+        /* One round in eight kills at once (open, first batch); the others
+         * wait for the first commit so that the kill lands while writing. */
+        if (tl_below(&r, 8) == 0) {
+            usleep((useconds_t)tl_below(&r, 5000));
+        } else {
+            struct pollfd pfd = {fds[0], POLLIN, 0};
+            (void)poll(&pfd, 1, 5000);
+            usleep((useconds_t)tl_below(&r, 20000));
+        }
+        kill(pid, SIGKILL);
+        int status = 0;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (WIFSIGNALED(status))
+            st->killed++;
+        else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+            aria_snprintf(msg, msg_size, "kill %zu: child exited with %d", kill_i,
+                          WEXITSTATUS(status));
+            fail = 1;
+        }
+        uint8_t rec5[5];
+        size_t got = 0;
+        for (;;) {
+            ssize_t n = read(fds[0], rec5 + got, 5 - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            if (got == 5) {
+                uint32_t idx = aria_load_u32le(rec5);
+                if (idx < pool.n) {
+                    reason[idx] = rec5[4];
+                    st->acked++;
+                }
+                got = 0;
+            }
+        }
+        close(fds[0]);
+        while (cursor < pool.n && reason[cursor] != 0xff)
+            cursor++;
+        /* After the kill: opens, verify passes, supply conserved, acked present. */
+        ledger_options o;
+        ledger_options_default(&o);
+        o.hold_max = 100000;
+        o.map_size_bytes = (size_t)64 << 20;
+        ledger *l;
+        if (!fail && ledger_open(dir, w->g, &o, &l) != 0) {
+            aria_snprintf(msg, msg_size, "kill %zu: open failed: %s", kill_i, aria_err_msg());
+            fail = 1;
+            break;
+        }
+        if (fail)
+            break;
+        ledger_verify_report rep;
+        if (ledger_verify(l, &rep) != 0) {
+            aria_snprintf(msg, msg_size, "kill %zu: verify failed: %s", kill_i, aria_err_msg());
+            fail = 1;
+        }
+        if (!fail && !rep.supply_ok) {
+            aria_snprintf(msg, msg_size, "kill %zu: supply not conserved", kill_i);
+            fail = 1;
+        }
+        for (size_t i = 0; i < pool.n && !fail; i++) {
+            if (reason[i] != LEDGER_APPLIED)
+                continue;
+            ledger_entry e;
+            ledger_entry_info info;
+            if (ledger_entry_get(l, pool.e[i].id, &e, &info) != 0 || !info.in_chain) {
+                aria_snprintf(msg, msg_size, "kill %zu: acknowledged entry %zu is missing", kill_i,
+                              i);
+                fail = 1;
+            }
+            st->checked++;
+        }
+        ledger_close(l);
+        st->iterations++;
+    }
+    tl_rmdir(dir);
+    aria_free(reason);
+    tl_history_free(&pool);
     return fail ? -1 : 0;
 }

@@ -52,6 +52,7 @@ typedef struct tl_history {
     uint64_t balance[TL_MAX_ACCTS];
     uint64_t len[TL_MAX_ACCTS];
 } tl_history;
+extern unsigned tl_receipt_pct; /* share of sends that carry a job receipt; default 33 */
 void tl_history_gen(const tl_world *w, tl_rng *r, size_t steps, unsigned fork_pct, tl_history *h);
 void tl_history_free(tl_history *h);
 void tl_shuffle(tl_rng *r, size_t *idx, size_t n);
@@ -77,5 +78,18 @@ typedef struct tl_prop_stats {
  * ledger_verify on every 16th. 0, or -1 with msg. */
 int tl_property_run(const tl_world *w, uint64_t seed, size_t histories, size_t steps, size_t orders,
                     bool check_each_step, tl_prop_stats *st, char *msg, size_t msg_size);
+
+typedef struct tl_crash_stats {
+    uint64_t iterations, killed, acked, checked, epochs;
+} tl_crash_stats;
+/* A child process applies a random valid history (pool_steps steps) in random
+ * batches to a ledger in $TMPDIR (default durable mode) and reports every
+ * committed entry on a pipe; the parent SIGKILLs it after a random 0-25 ms,
+ * then opens the ledger, runs ledger_verify (supply included) and checks that
+ * every acknowledged applied entry is present. `kills` rounds; the next child
+ * continues after the acknowledged prefix; an exhausted pool starts a fresh
+ * ledger. 0, or -1 with msg. */
+int tl_crash_run(const tl_world *w, uint64_t seed, size_t kills, size_t pool_steps,
+                 tl_crash_stats *st, char *msg, size_t msg_size);
 
 #endif
