@@ -279,12 +279,13 @@ typedef struct sched_req_config {
     uint32_t first_chunk_timeout_ms; /* accept/first pull → chunk (prefill); 60000 */
     uint32_t chunk_timeout_ms;       /* pull → chunk; 20000 */
     uint32_t max_awards;             /* providers tried, 1..SCHED_REQ_MAX_AWARDS; 4 */
+    uint32_t max_auctions;           /* offers made (1 = never re-offer), >= 1; 3 */
 } sched_req_config;
 void sched_req_config_default(sched_req_config *c);
 
 typedef enum sched_req_state {
     SCHED_REQ_NEW = 0,    /* created, offer not sent */
-    SCHED_REQ_COLLECTING, /* offer sent, collecting bids until the window ends */
+    SCHED_REQ_COLLECTING, /* offer sent (again), collecting bids until the window ends */
     SCHED_REQ_AWARDING,   /* award sent, waiting for the reply */
     SCHED_REQ_STREAMING,  /* pulling chunks from the current provider */
     SCHED_REQ_DONE,       /* terminal: settled */
@@ -346,6 +347,7 @@ typedef struct sched_req_info {
     sched_end_reason end_reason; /* when over */
     uint32_t chunk_tokens;
     uint32_t bids;       /* bids held */
+    uint32_t auctions;   /* offers made */
     uint32_t attempts;   /* awards made */
     uint32_t next_chunk; /* chunks received (global index of the next one) */
     uint32_t tokens;     /* tokens received */
@@ -366,7 +368,9 @@ int sched_req_check(const sched_req *r) ARIA_MUST_CHECK;
 
 typedef struct sched_prov_config {
     uint8_t node_id[SCHED_ID_BYTES];
-    uint32_t capacity;          /* concurrent jobs incl. reservations, 1..1024 */
+    uint32_t capacity;          /* concurrent jobs, 1..1024 */
+    uint32_t overbook_pct;      /* bids outstanding + jobs <= capacity * this / 100;
+                                   100..1000, 0 = 100 (every bid holds a real slot) */
     uint64_t base_price_micro;  /* price per token when idle */
     uint32_t load_factor_pct;   /* price rise at full load, percent of base */
     uint32_t tokens_per_s;      /* advertised decode speed, >= 1 */
@@ -382,7 +386,7 @@ void sched_prov_config_default(sched_prov_config *c);
 /* Why no bid was made (sched_prov_on_offer's positive return values). */
 typedef enum sched_nobid {
     SCHED_NOBID_MODEL = 2,     /* model not served */
-    SCHED_NOBID_CAPACITY = 3,  /* every slot reserved or running */
+    SCHED_NOBID_CAPACITY = 3,  /* no free slot, or capacity jobs running */
     SCHED_NOBID_PRICE = 4,     /* our price is above the offer's max */
     SCHED_NOBID_DUPLICATE = 5, /* already bid for / running this job */
     SCHED_NOBID_EXPIRED = 6,   /* the offer has expired */
@@ -397,7 +401,8 @@ int sched_prov_new(const sched_prov_config *cfg, sched_prov **out) ARIA_MUST_CHE
 void sched_prov_free(sched_prov *p);
 
 /* The price this provider asks now: base + ceil(base * load_factor_pct *
- * used / (100 * capacity)), used = reserved + running slots (saturating). */
+ * used / (100 * capacity)), used = reserved + running slots (saturating;
+ * with overbooking used can exceed capacity). */
 uint64_t sched_prov_price(const sched_prov *p);
 /* Decide on an offer. 0 = bid made (BID appended, a slot reserved until
  * the bid expires); a positive sched_nobid code = no bid, nothing changed. */
@@ -454,12 +459,15 @@ typedef struct sched_prov_job {
     uint64_t deadline;
 } sched_prov_job;
 
-/* Slots in use (reserved + running + finishing). */
+/* Slots in use (reserved + running + finishing), and jobs running
+ * (running + finishing). */
 uint32_t sched_prov_used(const sched_prov *p);
+uint32_t sched_prov_running(const sched_prov *p);
 /* ARIA_ENOTFOUND if the provider holds no slot for job_id. */
 int sched_prov_get_job(const sched_prov *p, const uint8_t job_id[SCHED_ID_BYTES],
                        sched_prov_job *out) ARIA_MUST_CHECK;
-/* Check invariants (slots <= capacity; per job: at most one chunk computed
+/* Check invariants (running jobs <= capacity, slots <= capacity *
+ * overbook; per job: at most one chunk computed
  * beyond the last pull, at most one delivered chunk unpaid). 0 or
  * ARIA_EINTERNAL with a message. */
 int sched_prov_check(const sched_prov *p) ARIA_MUST_CHECK;

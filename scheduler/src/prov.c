@@ -5,7 +5,9 @@
  * of the requester's pulls, stop when payment lags, release slots.
  *
  * Invariants (checked by sched_prov_check):
- *  - Slots in use (reserved + running + finishing) never exceed capacity.
+ *  - Running jobs (running + finishing) never exceed capacity; slots in use
+ *    (reserved + running + finishing) never exceed capacity * overbook_pct
+ *    / 100 (= capacity by default: every bid holds a real slot).
  *  - Per job, the worker is asked for chunk next_send only: at most one
  *    chunk is computed beyond the last chunk pulled.
  *  - Chunk i is sent only after a pull of i whose payment covers every
@@ -45,8 +47,10 @@ typedef struct pslot {
 struct sched_prov {
     sched_prov_config cfg;
     uint64_t now;
-    uint32_t used;
-    pslot slots[]; /* cfg.capacity */
+    uint32_t used;    /* slots not free */
+    uint32_t running; /* slots running or finishing */
+    uint32_t n_slots; /* capacity * overbook_pct / 100, rounded up */
+    pslot slots[];    /* n_slots */
 };
 
 void
@@ -54,6 +58,7 @@ sched_prov_config_default(sched_prov_config *c)
 {
     memset(c, 0, sizeof *c);
     c->capacity = 4;
+    c->overbook_pct = 100;
     c->load_factor_pct = 100;
     c->tokens_per_s = 10;
     c->bid_grace_ms = 2000;
@@ -68,6 +73,9 @@ sched_prov_new(const sched_prov_config *cfg, sched_prov **out)
     if (cfg->capacity < 1 || cfg->capacity > SCHED_PROV_MAX_CAPACITY)
         return aria_errf(ARIA_EINVAL, "scheduler: provider capacity %u not in 1..%d", cfg->capacity,
                          SCHED_PROV_MAX_CAPACITY);
+    uint32_t ob = cfg->overbook_pct ? cfg->overbook_pct : 100;
+    if (ob < 100 || ob > 1000)
+        return aria_errf(ARIA_EINVAL, "scheduler: overbook_pct %u not in 100..1000", ob);
     if (cfg->n_models > SCHED_PROV_MAX_MODELS)
         return aria_errf(ARIA_EINVAL, "scheduler: %u models served, at most %d", cfg->n_models,
                          SCHED_PROV_MAX_MODELS);
@@ -78,10 +86,13 @@ sched_prov_new(const sched_prov_config *cfg, sched_prov **out)
     if (cfg->load_factor_pct > 10000)
         return aria_errf(ARIA_EINVAL, "scheduler: load_factor_pct %u above 10000",
                          cfg->load_factor_pct);
-    sched_prov *p = aria_calloc(1, sizeof *p + (size_t)cfg->capacity * sizeof(pslot));
+    uint32_t n_slots = (uint32_t)(((uint64_t)cfg->capacity * ob + 99) / 100);
+    sched_prov *p = aria_calloc(1, sizeof *p + (size_t)n_slots * sizeof(pslot));
     if (!p)
         return aria_errf(ARIA_ENOMEM, "scheduler: out of memory for a provider");
     p->cfg = *cfg;
+    p->cfg.overbook_pct = ob;
+    p->n_slots = n_slots;
     *out = p;
     return 0;
 }
@@ -112,7 +123,7 @@ prov_serves(const sched_prov *p, const uint8_t *model)
 static pslot *
 prov_find(sched_prov *p, const uint8_t *job_id)
 {
-    for (uint32_t i = 0; i < p->cfg.capacity; i++)
+    for (uint32_t i = 0; i < p->n_slots; i++)
         if (p->slots[i].state != SCHED_SLOT_FREE && sched_id_eq(p->slots[i].job_id, job_id))
             return &p->slots[i];
     return NULL;
@@ -121,7 +132,7 @@ prov_find(sched_prov *p, const uint8_t *job_id)
 static pslot *
 prov_alloc(sched_prov *p)
 {
-    for (uint32_t i = 0; i < p->cfg.capacity; i++)
+    for (uint32_t i = 0; i < p->n_slots; i++)
         if (p->slots[i].state == SCHED_SLOT_FREE) {
             memset(&p->slots[i], 0, sizeof p->slots[i]);
             p->used++;
@@ -150,6 +161,10 @@ prov_release(sched_prov *p, pslot *s, sched_end_reason why, sched_actions *out)
     a->u.end.reason = why;
     a->u.end.tokens = s->delivered_tokens;
     a->u.end.paid_micro = s->paid_micro;
+    if (s->state != SCHED_SLOT_RESERVED) {
+        ARIA_ASSERT(p->running > 0);
+        p->running--;
+    }
     s->state = SCHED_SLOT_FREE;
     ARIA_ASSERT(p->used > 0);
     p->used--;
@@ -168,15 +183,11 @@ sched_prov_on_offer(sched_prov *p, const sched_offer *o, uint64_t now_ms, sched_
         return SCHED_NOBID_INVALID;
     if (prov_find(p, o->job_id))
         return SCHED_NOBID_DUPLICATE;
-    if (p->used >= p->cfg.capacity)
+    if (p->used >= p->n_slots || p->running >= p->cfg.capacity)
         return SCHED_NOBID_CAPACITY;
     uint64_t price = sched_prov_price(p);
     if (price > o->max_price_micro)
         return SCHED_NOBID_PRICE;
-    uint32_t running = p->used; /* before reserving: running + reserved */
-    for (uint32_t i = 0; i < p->cfg.capacity; i++)
-        if (p->slots[i].state == SCHED_SLOT_RESERVED)
-            running--;
     pslot *s = prov_alloc(p);
     ARIA_ASSERT(s != NULL);
     s->state = SCHED_SLOT_RESERVED;
@@ -193,7 +204,7 @@ sched_prov_on_offer(sched_prov *p, const sched_offer *o, uint64_t now_ms, sched_
     sched_id_cpy(a->u.bid.provider, p->cfg.node_id);
     a->u.bid.price_micro = price;
     a->u.bid.tokens_per_s = p->cfg.tokens_per_s;
-    a->u.bid.queue_depth = running;
+    a->u.bid.queue_depth = p->running;
     a->u.bid.expires_ms = s->deadline;
     return 0;
 }
@@ -250,6 +261,11 @@ sched_prov_on_award(sched_prov *p, const sched_award *w, uint64_t now_ms, sched_
         return 0;
     }
     if (s) {
+        if (p->running >= p->cfg.capacity) { /* overbooked: every real slot is busy */
+            prov_release(p, s, SCHED_END_BID_LAPSED, out);
+            prov_reply(p, w->job_id, false, SCHED_REFUSE_CAPACITY, out);
+            return 0;
+        }
         if (w->price_micro < s->price || !sched_id_eq(s->model_id, w->model_id)) {
             /* not the terms we bid on: refuse and drop the reservation */
             sched_refuse why = w->price_micro < s->price ? SCHED_REFUSE_PRICE : SCHED_REFUSE_MODEL;
@@ -259,7 +275,7 @@ sched_prov_on_award(sched_prov *p, const sched_award *w, uint64_t now_ms, sched_
         }
     } else {
         /* No live reservation: take it only on the terms we would bid now. */
-        if (p->used >= p->cfg.capacity) {
+        if (p->used >= p->n_slots || p->running >= p->cfg.capacity) {
             prov_reply(p, w->job_id, false, SCHED_REFUSE_CAPACITY, out);
             return 0;
         }
@@ -274,6 +290,7 @@ sched_prov_on_award(sched_prov *p, const sched_award *w, uint64_t now_ms, sched_
         sched_id_cpy(s->model_id, w->model_id);
     }
     s->state = SCHED_SLOT_RUNNING;
+    p->running++;
     s->price = w->price_micro;
     s->max_new = w->max_new_tokens;
     s->chunk_tokens = w->chunk_tokens;
@@ -417,7 +434,7 @@ int
 sched_prov_tick(sched_prov *p, uint64_t now_ms, sched_actions *out)
 {
     uint64_t now = prov_now(p, now_ms);
-    for (uint32_t i = 0; i < p->cfg.capacity && out->n < SCHED_ACTIONS_MAX; i++) {
+    for (uint32_t i = 0; i < p->n_slots && out->n < SCHED_ACTIONS_MAX; i++) {
         pslot *s = &p->slots[i];
         if (s->state == SCHED_SLOT_FREE || s->deadline > now)
             continue;
@@ -435,7 +452,7 @@ uint64_t
 sched_prov_next_deadline(const sched_prov *p)
 {
     uint64_t d = SCHED_NO_DEADLINE;
-    for (uint32_t i = 0; i < p->cfg.capacity; i++)
+    for (uint32_t i = 0; i < p->n_slots; i++)
         if (p->slots[i].state != SCHED_SLOT_FREE && p->slots[i].deadline < d)
             d = p->slots[i].deadline;
     return d;
@@ -445,6 +462,12 @@ uint32_t
 sched_prov_used(const sched_prov *p)
 {
     return p->used;
+}
+
+uint32_t
+sched_prov_running(const sched_prov *p)
+{
+    return p->running;
 }
 
 int
@@ -471,14 +494,15 @@ sched_prov_get_job(const sched_prov *p, const uint8_t job_id[SCHED_ID_BYTES], sc
 int
 sched_prov_check(const sched_prov *p)
 {
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < p->cfg.capacity; i++) {
+    uint32_t used = 0, running = 0;
+    for (uint32_t i = 0; i < p->n_slots; i++) {
         const pslot *s = &p->slots[i];
         if (s->state == SCHED_SLOT_FREE)
             continue;
         used++;
         if (s->state == SCHED_SLOT_RESERVED)
             continue;
+        running++;
         if (s->computing && s->ready)
             return aria_errf(ARIA_EINTERNAL, "scheduler: slot %u computing and ready", i);
         if (s->state == SCHED_SLOT_FINISHING && (s->computing || s->ready || s->pulled))
@@ -494,8 +518,11 @@ sched_prov_check(const sched_prov *p)
             return aria_errf(ARIA_EINTERNAL, "scheduler: slot %u has %llu unpaid, over one chunk",
                              i, (unsigned long long)(owed - s->paid_micro));
     }
-    if (used != p->used || used > p->cfg.capacity)
-        return aria_errf(ARIA_EINTERNAL, "scheduler: %u slots used, counter %u, capacity %u", used,
-                         p->used, p->cfg.capacity);
+    if (used != p->used || used > p->n_slots)
+        return aria_errf(ARIA_EINTERNAL, "scheduler: %u slots used, counter %u, slots %u", used,
+                         p->used, p->n_slots);
+    if (running != p->running || running > p->cfg.capacity)
+        return aria_errf(ARIA_EINTERNAL, "scheduler: %u jobs running, counter %u, capacity %u",
+                         running, p->running, p->cfg.capacity);
     return 0;
 }

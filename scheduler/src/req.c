@@ -22,7 +22,25 @@ typedef struct req_bid {
     sched_bid bid;
     uint32_t reputation;
     bool tried;
+    uint64_t latency_ms; /* cached winner-rule keys (see sched_bid_cmp) */
+    uint64_t hash;
 } req_bid;
+
+/* sched_bid_cmp on cached keys: the same order, without rehashing. */
+static int
+req_bid_cmp(const req_bid *a, const req_bid *b)
+{
+    if (a->bid.price_micro != b->bid.price_micro)
+        return a->bid.price_micro < b->bid.price_micro ? -1 : 1;
+    if (a->latency_ms != b->latency_ms)
+        return a->latency_ms < b->latency_ms ? -1 : 1;
+    if (a->reputation != b->reputation)
+        return a->reputation > b->reputation ? -1 : 1;
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    int c = memcmp(a->bid.provider, b->bid.provider, SCHED_ID_BYTES);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
 
 struct sched_req {
     sched_offer offer;
@@ -35,6 +53,7 @@ struct sched_req {
     req_bid bids[SCHED_REQ_MAX_BIDS];
     uint32_t n_att;
     sched_req_attempt att[SCHED_REQ_MAX_AWARDS];
+    uint32_t auctions;
     uint32_t next_chunk;
     uint32_t tokens;
     uint64_t paid_micro;
@@ -48,6 +67,7 @@ sched_req_config_default(sched_req_config *c)
     c->first_chunk_timeout_ms = 60000;
     c->chunk_timeout_ms = 20000;
     c->max_awards = 4;
+    c->max_auctions = 3;
 }
 
 int
@@ -62,6 +82,8 @@ sched_req_new(const sched_offer *offer, const sched_req_config *cfg, sched_req *
     if (c.max_awards < 1 || c.max_awards > SCHED_REQ_MAX_AWARDS)
         return aria_errf(ARIA_EINVAL, "scheduler: max_awards %u not in 1..%d", c.max_awards,
                          SCHED_REQ_MAX_AWARDS);
+    if (c.max_auctions < 1)
+        return aria_errf(ARIA_EINVAL, "scheduler: max_auctions is 0");
     if (c.award_timeout_ms == 0 || c.chunk_timeout_ms == 0 || c.first_chunk_timeout_ms == 0)
         return aria_errf(ARIA_EINVAL, "scheduler: requester timeouts must be > 0 ms");
     if (offer->max_new_tokens == 0)
@@ -173,28 +195,47 @@ req_leave(sched_req *r, sched_actions *out)
     a->current = false;
 }
 
-/* The best bid not yet tried, by the winner rule; NULL if none. */
+/* The best live bid not yet tried, by the winner rule; NULL if none. An
+ * expired bid no longer holds a slot at its provider and its price may be
+ * stale, so the job is offered again instead. */
 static req_bid *
-req_best_untried(sched_req *r)
+req_best_untried(sched_req *r, uint64_t now)
 {
     req_bid *best = NULL;
     for (uint32_t i = 0; i < r->n_bids; i++) {
         req_bid *b = &r->bids[i];
-        if (b->tried)
+        if (b->tried || b->bid.expires_ms <= now)
             continue;
-        if (!best || sched_bid_cmp(&b->bid, b->reputation, &best->bid, best->reputation,
-                                   r->offer.max_new_tokens) < 0)
+        if (!best || req_bid_cmp(b, best) < 0)
             best = b;
     }
     return best;
 }
 
-/* Award the rest of the job to the next bidder, or end the job. */
+static void
+req_offer(sched_req *r, uint64_t now, sched_actions *out)
+{
+    sched_action *a = sched_push(out, SCHED_ACT_OFFER);
+    a->u.offer = r->offer;
+    r->auctions++;
+    r->state = SCHED_REQ_COLLECTING;
+    r->deadline = req_after(now, r->offer.bid_window_ms);
+}
+
+/* Award the rest of the job to the next live bidder; with none left, offer
+ * the rest again (bids expire: a former bidder may now be busy or dearer,
+ * and new providers may have come), or end the job. */
 static void
 req_award_next(sched_req *r, uint64_t now, sched_actions *out)
 {
-    req_bid *b = r->n_att < r->cfg.max_awards ? req_best_untried(r) : NULL;
+    bool may_award = r->n_att < r->cfg.max_awards;
+    req_bid *b = may_award ? req_best_untried(r, now) : NULL;
     if (!b) {
+        bool fresh = r->state == SCHED_REQ_COLLECTING; /* this auction's window just closed */
+        if (may_award && r->auctions < r->cfg.max_auctions && !(fresh && r->n_bids == 0)) {
+            req_offer(r, now, out);
+            return;
+        }
         req_end(r, SCHED_REQ_FAILED, r->n_bids == 0 ? SCHED_END_NO_BIDS : SCHED_END_NO_PROVIDER,
                 out);
         return;
@@ -249,22 +290,25 @@ sched_req_start(sched_req *r, uint64_t now_ms, sched_actions *out)
     if (r->offer.expires_ms <= now)
         return aria_errf(ARIA_EINVAL, "scheduler: offer expires at %llu, now is %llu",
                          (unsigned long long)r->offer.expires_ms, (unsigned long long)now);
-    sched_action *a = sched_push(out, SCHED_ACT_OFFER);
-    a->u.offer = r->offer;
-    r->state = SCHED_REQ_COLLECTING;
-    r->deadline = req_after(now, r->offer.bid_window_ms);
+    req_offer(r, now, out);
     return 0;
 }
 
-/* Index of the worst held bid (the one the winner rule ranks last). */
-static uint32_t
-req_worst(const sched_req *r)
+/* The held bid a new one may replace: an untried expired one, else the
+ * untried one the winner rule ranks last; -1 if every bid was tried. */
+static int
+req_victim(const sched_req *r, uint64_t now)
 {
-    uint32_t w = 0;
-    for (uint32_t i = 1; i < r->n_bids; i++)
-        if (sched_bid_cmp(&r->bids[i].bid, r->bids[i].reputation, &r->bids[w].bid,
-                          r->bids[w].reputation, r->offer.max_new_tokens) > 0)
-            w = i;
+    int w = -1;
+    for (uint32_t i = 0; i < r->n_bids; i++) {
+        const req_bid *b = &r->bids[i];
+        if (b->tried)
+            continue;
+        if (b->bid.expires_ms <= now)
+            return (int)i;
+        if (w < 0 || req_bid_cmp(b, &r->bids[w]) > 0)
+            w = (int)i;
+    }
     return w;
 }
 
@@ -280,22 +324,33 @@ sched_req_on_bid(sched_req *r, const sched_bid *bid, uint32_t reputation, uint64
         return SCHED_IGNORED;
     if (bid->tokens_per_s == 0)
         return aria_errf(ARIA_EPROTO, "scheduler: bid with tokens_per_s 0");
-    for (uint32_t i = 0; i < r->n_bids; i++)
-        if (sched_id_eq(r->bids[i].bid.provider, bid->provider))
-            return SCHED_IGNORED; /* first bid per provider counts */
+    req_bid nb = {.bid = *bid,
+                  .reputation = reputation,
+                  .tried = false,
+                  .latency_ms = sched_bid_latency_ms(bid, r->offer.max_new_tokens),
+                  .hash = sched_tiebreak(bid->job_id, bid->provider)};
+    for (uint32_t i = 0; i < r->n_bids; i++) {
+        req_bid *b = &r->bids[i];
+        if (!sched_id_eq(b->bid.provider, bid->provider))
+            continue;
+        if (b->tried || b->bid.expires_ms > now)
+            return SCHED_IGNORED; /* one live bid per provider; never awarded twice */
+        *b = nb;                  /* a fresh bid (re-offer) replaces its expired one */
+        return 0;
+    }
     for (uint32_t i = 0; i < r->n_att; i++)
         if (sched_id_eq(r->att[i].provider, bid->provider))
             return SCHED_IGNORED; /* already tried (its bid was evicted) */
-    req_bid nb = {.bid = *bid, .reputation = reputation, .tried = false};
     if (r->n_bids < SCHED_REQ_MAX_BIDS) {
         r->bids[r->n_bids++] = nb;
         return 0;
     }
-    /* Full: evict the worst untried bid if the new one beats it. Tried bids
-     * stay so a provider is never awarded twice. */
-    uint32_t w = req_worst(r);
-    if (r->bids[w].tried || sched_bid_cmp(bid, reputation, &r->bids[w].bid, r->bids[w].reputation,
-                                          r->offer.max_new_tokens) >= 0)
+    /* Full: replace an expired bid, or the worst one if the new one beats
+     * it. Tried bids stay so a provider is never awarded twice. */
+    int w = req_victim(r, now);
+    if (w < 0)
+        return SCHED_IGNORED;
+    if (r->bids[w].bid.expires_ms > now && req_bid_cmp(&nb, &r->bids[w]) >= 0)
         return SCHED_IGNORED;
     r->bids[w] = nb;
     return 0;
@@ -439,6 +494,7 @@ sched_req_get_info(const sched_req *r, sched_req_info *out)
     out->end_reason = r->end_reason;
     out->chunk_tokens = r->offer.chunk_tokens;
     out->bids = r->n_bids;
+    out->auctions = r->auctions;
     out->attempts = r->n_att;
     out->next_chunk = r->next_chunk;
     out->tokens = r->tokens;

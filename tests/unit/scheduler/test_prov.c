@@ -528,3 +528,46 @@ Test(prov, tick_fires_at_most_what_fits_and_the_rest_next_call)
     cr_assert_eq(rounds, 3);
     sched_prov_free(p);
 }
+
+Test(prov, overbooking_bids_beyond_capacity_but_runs_at_most_capacity)
+{
+    sched_prov_config c;
+    sched_prov_config_default(&c);
+    t_id(c.node_id, 'P', 1);
+    c.capacity = 1;
+    c.overbook_pct = 300;
+    c.base_price_micro = 10;
+    c.load_factor_pct = 0;
+    c.n_models = 1;
+    t_id(c.models[0], 'M', 0);
+    sched_prov *p = NULL;
+    c.overbook_pct = 99;
+    cr_assert_eq(sched_prov_new(&c, &p), ARIA_EINVAL);
+    c.overbook_pct = 300;
+    cr_assert_eq(sched_prov_new(&c, &p), 0);
+    sched_offer o[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        o[i] = t_offer(i);
+        sched_actions_clear(&out);
+        cr_assert_eq(sched_prov_on_offer(p, &o[i], 0, &out), i < 3 ? 0 : SCHED_NOBID_CAPACITY);
+    }
+    cr_assert_eq(sched_prov_used(p), 3);
+    sched_award w0 = award_for(&o[0], 10, 0), w1 = award_for(&o[1], 10, 0);
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_prov_on_award(p, &w0, 1, &out), 0);
+    cr_assert(t_find(&out, SCHED_ACT_AWARD_REPLY, 0)->u.reply.accepted);
+    cr_assert_eq(sched_prov_running(p), 1);
+    /* the second award finds the one real slot busy: refused, reservation dropped */
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_prov_on_award(p, &w1, 2, &out), 0);
+    const sched_action *r = t_find(&out, SCHED_ACT_AWARD_REPLY, 0);
+    cr_assert_not(r->u.reply.accepted);
+    cr_assert_eq(r->u.reply.reason, SCHED_REFUSE_CAPACITY);
+    cr_assert_eq(t_find(&out, SCHED_ACT_RELEASE, 0)->u.end.reason, SCHED_END_BID_LAPSED);
+    cr_assert_eq(sched_prov_used(p), 2);
+    /* while running at capacity no new bid */
+    sched_offer o5 = t_offer(5);
+    cr_assert_eq(sched_prov_on_offer(p, &o5, 3, &out), SCHED_NOBID_CAPACITY);
+    t_prov_ok(p);
+    sched_prov_free(p);
+}

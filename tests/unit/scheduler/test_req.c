@@ -290,11 +290,20 @@ Test(req, winner_dies_after_k_chunks_next_resumes_and_dead_is_paid_exactly)
     }
 }
 
-Test(req, award_timeout_and_refusal_move_to_the_next_bidder_then_fail)
+Test(req, award_timeout_and_refusal_move_to_the_next_bidder_then_reoffer_then_fail)
 {
     sched_offer o = t_offer(20);
-    uint64_t now;
-    sched_req *r = awarded(&o, 2, &now);
+    sched_req_config c;
+    sched_req_config_default(&c);
+    c.max_auctions = 2;
+    sched_req *r = t_req_started(&o, &c, 0);
+    for (uint32_t i = 1; i <= 2; i++) {
+        sched_bid b = t_bid(&o, i, 10 * i, 100, 0);
+        cr_assert_eq(sched_req_on_bid(r, &b, 0, 1, &out), 0);
+    }
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_req_tick(r, 500, &out), 0);
+    uint64_t now = 500;
     cr_assert_eq(sched_req_next_deadline(r), now + 5000);
     sched_actions_clear(&out);
     cr_assert_eq(sched_req_tick(r, now + 5000, &out), 0);
@@ -305,12 +314,51 @@ Test(req, award_timeout_and_refusal_move_to_the_next_bidder_then_fail)
     sched_actions_clear(&out);
     cr_assert_eq(sched_req_on_award_reply(r, &late, now + 5001, &out), SCHED_IGNORED);
     cr_assert_eq(out.n, 0);
+    /* refused by the second: no bidder left, so the job is offered again */
     sched_award_reply no = t_reply(&o, 2, false);
     cr_assert_eq(sched_req_on_award_reply(r, &no, now + 5002, &out), 0);
+    cr_assert_eq(out.n, 1);
+    cr_assert_eq(out.a[0].kind, SCHED_ACT_OFFER);
+    cr_assert_eq(sched_req_get_state(r), SCHED_REQ_COLLECTING);
+    cr_assert_eq(sched_req_next_deadline(r), now + 5002 + 500);
+    /* providers already tried cannot bid again; nobody new bids */
+    sched_bid again = t_bid(&o, 2, 5, 100, 0);
+    cr_assert_eq(sched_req_on_bid(r, &again, 0, now + 5003, &out), SCHED_IGNORED);
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_req_tick(r, now + 5502, &out), 0);
     const sched_action *e = t_find(&out, SCHED_ACT_END, 0);
+    cr_assert_not_null(e);
     cr_assert_eq(e->u.end.reason, SCHED_END_NO_PROVIDER);
     cr_assert_eq(e->u.end.paid_micro, 0);
     cr_assert_eq(sched_req_get_state(r), SCHED_REQ_FAILED);
+    sched_req_info info;
+    sched_req_get_info(r, &info);
+    cr_assert_eq(info.auctions, 2);
+    t_req_ok(r);
+    sched_req_free(r);
+}
+
+Test(req, reoffer_after_a_death_resumes_with_a_new_bidder)
+{
+    sched_offer o = t_offer(25);
+    uint64_t now;
+    sched_req *r = awarded(&o, 1, &now);
+    accept(r, &o, 1, 0, now);
+    sched_chunk c0 = t_chunk(&o, 1, 0, 32, false);
+    cr_assert_eq(sched_req_on_chunk(r, &c0, now, &out), 0);
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_req_tick(r, now + 20000, &out), 0); /* provider 1 silent */
+    cr_assert_eq(t_count(&out, SCHED_ACT_CANCEL), 1);
+    cr_assert_eq(t_count(&out, SCHED_ACT_OFFER), 1, "no bidder left: offer again");
+    now += 20000;
+    sched_bid b = t_bid(&o, 7, 30, 100, 0);
+    cr_assert_eq(sched_req_on_bid(r, &b, 0, now + 10, &out), 0);
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_req_tick(r, now + 500, &out), 0);
+    const sched_action *aw = t_find(&out, SCHED_ACT_AWARD, 0);
+    cr_assert_eq(aw->u.award.provider[1], 7);
+    cr_assert_eq(aw->u.award.start_chunk, 1);
+    cr_assert_eq(aw->u.award.attempt, 1);
     t_req_ok(r);
     sched_req_free(r);
 }
@@ -390,8 +438,10 @@ Test(req, malformed_chunk_abandons_provider_without_paying_for_it)
     sched_chunk big = t_chunk(&o, 1, 0, 33, false);
     sched_actions_clear(&out);
     cr_assert_eq(sched_req_on_chunk(r, &big, now, &out), ARIA_EPROTO);
-    cr_assert_eq(t_find(&out, SCHED_ACT_END, 0)->u.end.reason, SCHED_END_NO_PROVIDER);
-    cr_assert_eq(t_find(&out, SCHED_ACT_END, 0)->u.end.paid_micro, 0);
+    cr_assert_eq(t_count(&out, SCHED_ACT_OFFER), 1, "no bidder left: offer again");
+    sched_req_info info2;
+    sched_req_get_info(r, &info2);
+    cr_assert_eq(info2.paid_micro, 0);
     sched_req_free(r);
 }
 
@@ -481,5 +531,40 @@ Test(req, time_going_backwards_is_clamped)
     r = t_req_started(&o, NULL, 1000);
     sched_bid b = t_bid(&o, 1, 10, 100, 0);
     cr_assert_eq(sched_req_on_bid(r, &b, 0, 5, &out), 0, "an older now is treated as 1000");
+    sched_req_free(r);
+}
+
+Test(req, expired_bids_are_not_awarded_the_job_is_offered_again)
+{
+    sched_offer o = t_offer(26);
+    sched_req *r = t_req_started(&o, NULL, 0);
+    sched_bid b1 = t_bid(&o, 1, 10, 100, 0), b2 = t_bid(&o, 2, 20, 100, 0);
+    b1.expires_ms = 3000;
+    b2.expires_ms = 3000;
+    cr_assert_eq(sched_req_on_bid(r, &b1, 0, 1, &out), 0);
+    cr_assert_eq(sched_req_on_bid(r, &b2, 0, 1, &out), 0);
+    cr_assert_eq(sched_req_tick(r, 500, &out), 0);
+    accept(r, &o, 1, 0, 500);
+    sched_chunk c0 = t_chunk(&o, 1, 0, 32, false);
+    cr_assert_eq(sched_req_on_chunk(r, &c0, 600, &out), 0);
+    /* provider 1 goes silent; by then provider 2's bid has expired */
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_req_tick(r, 20600, &out), 0);
+    cr_assert_eq(t_count(&out, SCHED_ACT_AWARD), 0, "no award on an expired bid");
+    cr_assert_eq(t_count(&out, SCHED_ACT_OFFER), 1);
+    /* provider 2 bids again (new price): its fresh bid replaces the expired one */
+    sched_bid again = t_bid(&o, 2, 25, 100, 0);
+    cr_assert_eq(sched_req_on_bid(r, &again, 0, 20700, &out), 0);
+    cr_assert_eq(sched_req_on_bid(r, &again, 0, 20701, &out), SCHED_IGNORED, "live duplicate");
+    sched_bid tried = t_bid(&o, 1, 1, 100, 0);
+    cr_assert_eq(sched_req_on_bid(r, &tried, 0, 20702, &out), SCHED_IGNORED, "already tried");
+    sched_actions_clear(&out);
+    cr_assert_eq(sched_req_tick(r, 21100, &out), 0);
+    const sched_action *aw = t_find(&out, SCHED_ACT_AWARD, 0);
+    cr_assert_not_null(aw);
+    cr_assert_eq(aw->u.award.provider[1], 2);
+    cr_assert_eq(aw->u.award.price_micro, 25);
+    cr_assert_eq(aw->u.award.start_chunk, 1);
+    t_req_ok(r);
     sched_req_free(r);
 }

@@ -153,6 +153,7 @@ check_case(const int *kinds, int n, uint32_t job)
     sched_req_config cfg;
     sched_req_config_default(&cfg);
     cfg.max_awards = SCHED_REQ_MAX_AWARDS;
+    cfg.max_auctions = 1;
     sched_req *r = NULL;
     cr_assert_eq(sched_req_new(&o, &cfg, &r), 0);
     sched_actions out = {0};
