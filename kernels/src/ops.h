@@ -99,6 +99,7 @@ typedef struct kern_tmat {
     uint8_t *data;         /* rows_p/16 tiles * (cols_p/16 * 64) bytes */
     float *wscale;         /* rows entries: per-row weight scale */
     void *mem_;            /* allocation behind data */
+    size_t mem_len_;       /* its mapping length (0: heap) */
 } kern_tmat;
 
 /* Allocate a rows x cols ternary matrix with every weight 0 and every row
@@ -141,6 +142,7 @@ typedef struct kern_i8mat {
     float *wscale; /* rows */
     int32_t *wsum; /* rows_p: sum of the row's int8 weights */
     void *mem_;
+    size_t mem_len_;
 } kern_i8mat;
 
 int kern_i8mat_init(kern_i8mat *m, size_t rows, size_t cols) ARIA_MUST_CHECK;

@@ -50,6 +50,19 @@ static const cli_verb verbs[] = {
      "      print the token ids of TEXT (BOS first when the model adds it) on one line;\n"
      "      --raw: special-token texts are plain text; --pieces: also print each piece\n",
      cmd_model},
+    {"ledger", "inspect, verify, export and import the credit ledger",
+     "usage: aria ledger [--dir DIR] [--genesis FILE] [--map-mib N] [--settle-ms MS] COMMAND\n"
+     "  init                      create the ledger from --genesis FILE\n"
+     "  balance [ACCOUNT]         balance (available, pending) of one account or all\n"
+     "  history ACCOUNT [--from SEQ] [--limit N]   an account's chain\n"
+     "  show ID                   one entry (64 hex digits)\n"
+     "  receipts [--job ID | --provider ACCOUNT | --requester ACCOUNT]\n"
+     "  verify                    re-validate the whole database from its entries\n"
+     "  stats                     counts, supply, state hash, fork proofs\n"
+     "  export FILE | import FILE entries in the export format (docs/ledger.md)\n"
+     "DIR defaults to <data dir>/ledger (data dir: $ARIA_HOME, else ~/.aria).\n"
+     "ACCOUNT is an address or 64 hex digits. Rules and formats: docs/ledger.md.\n",
+     cmd_ledger},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 
