@@ -341,23 +341,33 @@ kern_ops_get(void)
 /* Pool helpers                                                         */
 /* ------------------------------------------------------------------ */
 
-/* Fixed split of n_tiles row tiles into tasks: depends only on the shape. */
+/* Split of row tiles into tasks. Every output row is computed whole by one
+ * kernel call whatever the split, so the split may follow the thread count
+ * (it never changes a result): about 4 tasks per thread keeps the pool's
+ * claim traffic low while still balancing a descheduled thread. */
 static size_t
-tiles_per_task(size_t n_tiles)
+tiles_per_task(size_t n_tiles, kern_pool *p)
 {
-    size_t t = (n_tiles + 31) / 32;
+    int nth = kern_pool_threads(p);
+    size_t target = nth <= 1 ? 1 : 4 * (size_t)nth;
+    size_t t = (n_tiles + target - 1) / target;
     return t ? t : 1;
 }
 
+#define SPLIT_MAX 8
+
+/* One job over up to SPLIT_MAX matrices of the same kind that share the
+ * input; tasks are numbered matrix by matrix. */
 typedef struct split_ctx {
     const kern_ops *ops;
-    const void *m;
+    int kind; /* 0 tmat (matvec if 1 token, else matmul), 2 fmat, 3 i8mat */
+    size_t n;
+    const void *m[SPLIT_MAX];
+    float *out[SPLIT_MAX];
+    size_t rows[SPLIT_MAX], tpt[SPLIT_MAX], first[SPLIT_MAX + 1];
     const kern_acts *a;
     const float *x;
-    float *out;
     size_t out_stride;
-    size_t rows, tpt;
-    int kind; /* 0 tmat matvec, 1 tmat matmul, 2 fmat, 3 i8mat */
 } split_ctx;
 
 static void
@@ -365,33 +375,51 @@ split_task(void *vctx, size_t task, size_t n_tasks)
 {
     (void)n_tasks;
     split_ctx *c = vctx;
-    size_t r0 = task * c->tpt * KERN_TROWS;
-    size_t r1 = r0 + c->tpt * KERN_TROWS;
-    if (r1 > c->rows)
-        r1 = c->rows;
+    size_t i = 0;
+    while (task >= c->first[i + 1])
+        i++;
+    size_t r0 = (task - c->first[i]) * c->tpt[i] * KERN_TROWS;
+    size_t r1 = r0 + c->tpt[i] * KERN_TROWS;
+    if (r1 > c->rows[i])
+        r1 = c->rows[i];
     if (r0 >= r1)
         return;
+    float *out = c->out[i] + r0;
     switch (c->kind) {
-    case 0: c->ops->tmat_matvec(c->m, c->a, c->out + r0, r0, r1); break;
-    case 1: c->ops->tmat_matmul(c->m, c->a, c->out + r0, c->out_stride, r0, r1); break;
-    case 2: c->ops->fmat_matvec(c->m, c->x, c->out + r0, r0, r1); break;
-    default: c->ops->i8mat_matvec(c->m, c->a, c->out + r0, r0, r1); break;
+    case 0:
+        if (c->a->n_tok == 1)
+            c->ops->tmat_matvec(c->m[i], c->a, out, r0, r1);
+        else
+            c->ops->tmat_matmul(c->m[i], c->a, out, c->out_stride, r0, r1);
+        break;
+    case 2: c->ops->fmat_matvec(c->m[i], c->x, out, r0, r1); break;
+    default: c->ops->i8mat_matvec(c->m[i], c->a, out, r0, r1); break;
     }
 }
 
 static void
 split_run(kern_pool *p, split_ctx *c)
 {
-    size_t n_tiles = (c->rows + KERN_TROWS - 1) / KERN_TROWS;
-    c->tpt = tiles_per_task(n_tiles);
-    size_t n_tasks = (n_tiles + c->tpt - 1) / c->tpt;
-    kern_pool_run(p, split_task, c, n_tasks);
+    ARIA_ASSERT(c->n >= 1 && c->n <= SPLIT_MAX);
+    c->first[0] = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n_tiles = (c->rows[i] + KERN_TROWS - 1) / KERN_TROWS;
+        c->tpt[i] = tiles_per_task(n_tiles, p);
+        c->first[i + 1] = c->first[i] + (n_tiles + c->tpt[i] - 1) / c->tpt[i];
+    }
+    kern_pool_run(p, split_task, c, c->first[c->n]);
 }
 
 void
 kern_tmat_matvec(kern_pool *p, const kern_tmat *m, const kern_acts *a, float *out)
 {
-    split_ctx c = {.ops = kern_ops_get(), .m = m, .a = a, .out = out, .rows = m->rows, .kind = 0};
+    ARIA_ASSERT(a->n_tok >= 1);
+    kern_acts one = *a;
+    one.n_tok = 1;
+    split_ctx c = {.ops = kern_ops_get(), .kind = 0, .n = 1, .a = &one};
+    c.m[0] = m;
+    c.out[0] = out;
+    c.rows[0] = m->rows;
     split_run(p, &c);
 }
 
@@ -399,27 +427,41 @@ void
 kern_tmat_matmul(kern_pool *p, const kern_tmat *m, const kern_acts *a, float *out,
                  size_t out_stride)
 {
-    split_ctx c = {.ops = kern_ops_get(),
-                   .m = m,
-                   .a = a,
-                   .out = out,
-                   .out_stride = out_stride,
-                   .rows = m->rows,
-                   .kind = 1};
+    kern_tmat_matmul_n(p, &m, 1, a, &out, out_stride);
+}
+
+void
+kern_tmat_matmul_n(kern_pool *p, const kern_tmat *const *m, size_t n_mats, const kern_acts *a,
+                   float *const *out, size_t out_stride)
+{
+    ARIA_ASSERT(n_mats >= 1 && n_mats <= SPLIT_MAX);
+    split_ctx c = {.ops = kern_ops_get(), .kind = 0, .n = n_mats, .a = a, .out_stride = out_stride};
+    for (size_t i = 0; i < n_mats; i++) {
+        ARIA_ASSERT(m[i]->cols == a->cols);
+        c.m[i] = m[i];
+        c.out[i] = out[i];
+        c.rows[i] = m[i]->rows;
+    }
     split_run(p, &c);
 }
 
 void
 kern_fmat_matvec(kern_pool *p, const kern_fmat *m, const float *x, float *out)
 {
-    split_ctx c = {.ops = kern_ops_get(), .m = m, .x = x, .out = out, .rows = m->rows, .kind = 2};
+    split_ctx c = {.ops = kern_ops_get(), .kind = 2, .n = 1, .x = x};
+    c.m[0] = m;
+    c.out[0] = out;
+    c.rows[0] = m->rows;
     split_run(p, &c);
 }
 
 void
 kern_i8mat_matvec(kern_pool *p, const kern_i8mat *m, const kern_acts *a, float *out)
 {
-    split_ctx c = {.ops = kern_ops_get(), .m = m, .a = a, .out = out, .rows = m->rows, .kind = 3};
+    split_ctx c = {.ops = kern_ops_get(), .kind = 3, .n = 1, .a = a};
+    c.m[0] = m;
+    c.out[0] = out;
+    c.rows[0] = m->rows;
     split_run(p, &c);
 }
 

@@ -210,9 +210,9 @@ void kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks);
 
 /* ------------------------------------------------------------------ */
 /* Whole-matrix helpers on a pool (pool may be NULL), selected ISA.     */
-/* Rows are split into fixed tasks of whole tiles; each output row is    */
-/* computed by exactly one task, so results do not depend on the thread  */
-/* count.                                                                */
+/* Rows are split into tasks of whole tiles; each output row is computed */
+/* whole by one kernel call, so results do not depend on the split or   */
+/* on the thread count.                                                  */
 /* ------------------------------------------------------------------ */
 
 /* Quantize n_tok rows of x (row t at x + t * x_stride floats) into a
@@ -223,6 +223,13 @@ void kern_tmat_matvec(kern_pool *p, const kern_tmat *m, const kern_acts *a, floa
 /* out[t * out_stride + r] for all tokens of a and all rows. */
 void kern_tmat_matmul(kern_pool *p, const kern_tmat *m, const kern_acts *a, float *out,
                       size_t out_stride);
+/* Several matrices that read the same activations (q/k/v, gate/up) in ONE
+ * pool run: out[i][t * out_stride + r] for matrix i (n_mats 1..8, every
+ * matrix's cols == a->cols). With one token it uses the matvec kernel and
+ * out_stride is unused. Fewer pool runs per token = fewer thread
+ * synchronisations in decode. */
+void kern_tmat_matmul_n(kern_pool *p, const kern_tmat *const *m, size_t n_mats, const kern_acts *a,
+                        float *const *out, size_t out_stride);
 void kern_fmat_matvec(kern_pool *p, const kern_fmat *m, const float *x, float *out);
 void kern_i8mat_matvec(kern_pool *p, const kern_i8mat *m, const kern_acts *a, float *out);
 

@@ -790,3 +790,46 @@ Test(ops, results_do_not_depend_on_thread_count)
     kern_tmat_fini(&m);
     aria_free(t);
 }
+
+Test(ops, grouped_matrices_match_separate_calls)
+{
+    size_t cols = 200, rows[3] = {50, 16, 129};
+    kern_tmat m[3];
+    int8_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = random_codes(rows[i] * cols, 60);
+        CK_EQ(kern_tmat_from_codes(&m[i], t[i], rows[i], cols, 0.25f * (float)(i + 1)), 0);
+    }
+    const kern_tmat *mp[3] = {&m[0], &m[1], &m[2]};
+    for (size_t nt = 1; nt <= 5; nt += 4) {
+        acts_buf b;
+        acts_alloc(&b, nt, cols, 0);
+        fill_acts_random(&b);
+        size_t ost = 130;
+        float *want[3], *got[3];
+        for (int i = 0; i < 3; i++) {
+            want[i] = aria_calloc(nt * ost, sizeof(float));
+            got[i] = aria_calloc(nt * ost, sizeof(float));
+            for (size_t k = 0; k < nt; k++)
+                naive_tmat(t[i], rows[i], cols, 0.25f * (float)(i + 1), &b.a, k, want[i] + k * ost);
+        }
+        for (int nth = 1; nth <= 3; nth++) {
+            kern_pool *p;
+            CK_EQ(kern_pool_new(nth, &p), 0);
+            kern_tmat_matmul_n(p, mp, 3, &b.a, got, ost);
+            for (int i = 0; i < 3; i++)
+                for (size_t k = 0; k < nt; k++)
+                    assert_same_floats(got[i] + k * ost, want[i] + k * ost, rows[i], "grouped");
+            kern_pool_free(p);
+        }
+        for (int i = 0; i < 3; i++) {
+            aria_free(want[i]);
+            aria_free(got[i]);
+        }
+        acts_free(&b);
+    }
+    for (int i = 0; i < 3; i++) {
+        kern_tmat_fini(&m[i]);
+        aria_free(t[i]);
+    }
+}
