@@ -314,3 +314,49 @@ Test(ledger_store, export_then_import_gives_the_same_state)
     ledger_close(l);
     tl_history_free(&h);
 }
+
+/* verify must be able to fail: tamper with a derived table behind the
+ * ledger's back (raw LMDB) and check that verify names the problem. */
+#include <lmdb.h>
+
+Test(ledger_store, verify_detects_a_tampered_balance)
+{
+    ledger_options o;
+    tl_options(&o, &clk);
+    ledger *l;
+    cr_assert_eq(ledger_open(dir, w.g, &o, &l), 0);
+    tl_bytes *c = chain_of(6);
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(ledger_apply(l, c[i].p, c[i].n, NULL), 0);
+    ledger_verify_report rep;
+    cr_assert_eq(ledger_verify(l, &rep), 0, "%s", aria_err_msg());
+    ledger_close(l);
+
+    MDB_env *env;
+    MDB_txn *t;
+    MDB_dbi dbi;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
+    cr_assert_eq(mdb_env_set_mapsize(env, o.map_size_bytes), 0);
+    cr_assert_eq(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &t), 0);
+    cr_assert_eq(mdb_dbi_open(t, "acct", 0, &dbi), 0);
+    MDB_val k = {32, w.id[0]}, v;
+    cr_assert_eq(mdb_get(t, dbi, &k, &v), 0);
+    uint8_t rec[104];
+    cr_assert_eq(v.mv_size, sizeof rec);
+    memcpy(rec, v.mv_data, sizeof rec);
+    aria_store_u64le(rec + 96, aria_load_u64le(rec + 96) + 1000); /* live balance */
+    MDB_val nv = {sizeof rec, rec};
+    cr_assert_eq(mdb_put(t, dbi, &k, &nv, 0), 0);
+    cr_assert_eq(mdb_txn_commit(t), 0);
+    mdb_env_close(env);
+
+    cr_assert_eq(ledger_open(dir, NULL, &o, &l), 0);
+    cr_assert_eq(ledger_verify(l, &rep), ARIA_EPROTO);
+    cr_assert_gt(rep.mismatched, 0);
+    cr_assert(!rep.supply_ok);
+    cr_assert(strstr(aria_err_msg(), "account"), "%s", aria_err_msg());
+    ledger_close(l);
+    free_chain(c, 6);
+}
