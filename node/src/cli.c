@@ -50,6 +50,12 @@ static const cli_verb verbs[] = {
      "      print the token ids of TEXT (BOS first when the model adds it) on one line;\n"
      "      --raw: special-token texts are plain text; --pieces: also print each piece\n",
      cmd_model},
+    {"node", "run the node daemon (HTTP API, inference worker)",
+     "usage: aria node run [--config FILE] [--data-dir DIR] [--model FILE] [--http HOST:PORT]\n"
+     "                     [--threads N] [--capacity N] [--ctx N] [--log-level L]\n"
+     "Runs the ARIA node. Settings come from the INI file (--config), then flags.\n"
+     "Keys, defaults, files and ports: docs/operations.md. Stops cleanly on SIGINT/SIGTERM.\n",
+     cmd_node},
     {"ledger", "inspect, verify, export and import the credit ledger",
      "usage: aria ledger [--dir DIR] [--genesis FILE] [--map-mib N] [--settle-ms MS] COMMAND\n"
      "  init                      create the ledger from --genesis FILE\n"

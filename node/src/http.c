@@ -427,8 +427,16 @@ handle_completion(node_http *h, struct MHD_Connection *c, const char *body, size
         json_decref(root);
         return send_error(c, 500, "server_error", "internal_error", "out of memory");
     }
-    char model[260];
-    snprintf(model, sizeof model, "%s", req.model ? req.model : "");
+    char model[260] = "";
+    if (req.model) {
+        snprintf(model, sizeof model, "%s", req.model);
+    } else { /* no model named: the node's first model answers */
+        json_t *data = json_array();
+        h->b->list_models(h->b->ctx, data);
+        const char *id = json_string_value(json_object_get(json_array_get(data, 0), "id"));
+        snprintf(model, sizeof model, "%s", id ? id : "");
+        json_decref(data);
+    }
     aria_err_clear();
     rc = h->b->submit(h->b->ctx, &req, s);
     bool stream = req.stream;

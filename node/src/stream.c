@@ -14,6 +14,10 @@ struct node_stream {
     int refs;
     char *buf; /* ring of cap bytes */
     size_t cap, head, len;
+    /* piece boundaries: a read never crosses one, so each push (a token's
+     * text) reaches the client as its own event */
+    size_t plen[256];
+    size_t p_head, p_count;
     bool finished, canceled;
     node_stream_result res;
 };
@@ -25,6 +29,8 @@ node_stream_new(size_t cap_bytes, node_stream **out)
     if (!s)
         return aria_errf(ARIA_ENOMEM, "stream: out of memory");
     s->cap = cap_bytes ? cap_bytes : 65536;
+    if (s->cap < 8)
+        s->cap = 8; /* room for any UTF-8 character */
     s->buf = aria_alloc(s->cap);
     if (!s->buf) {
         aria_free(s);
@@ -87,14 +93,23 @@ node_stream_push(node_stream *s, const char *text, size_t len)
             return ARIA_ECANCELED;
         }
         size_t room = s->cap - s->len;
-        if (!room) {
+        if (!room || s->p_count == ARIA_ARRAY_LEN(s->plen)) {
             pthread_cond_wait(&s->cv, &s->mu);
             continue;
         }
         size_t n = len < room ? len : room;
+        /* a piece never ends inside a UTF-8 sequence */
+        while (n < len && n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--;
+        if (n == 0) {
+            pthread_cond_wait(&s->cv, &s->mu);
+            continue;
+        }
         for (size_t i = 0; i < n; i++)
             s->buf[(s->head + s->len + i) % s->cap] = text[i];
         s->len += n;
+        s->plen[(s->p_head + s->p_count) % ARIA_ARRAY_LEN(s->plen)] = n;
+        s->p_count++;
         text += n;
         len -= n;
         pthread_cond_broadcast(&s->cv);
@@ -152,12 +167,19 @@ node_stream_read(node_stream *s, char *buf, size_t cap, int timeout_ms, node_str
         pthread_mutex_unlock(&s->mu);
         return 0;
     }
-    size_t n = s->len < cap ? s->len : cap;
+    size_t piece = s->plen[s->p_head];
+    size_t n = piece < cap ? piece : cap;
     /* never split a UTF-8 sequence: stop before a continuation byte */
-    while (n > 0 && n < s->len && (s->buf[(s->head + n) % s->cap] & 0xC0) == 0x80)
+    while (n > 0 && n < piece && (s->buf[(s->head + n) % s->cap] & 0xC0) == 0x80)
         n--;
     if (n == 0)
-        n = s->len < cap ? s->len : cap; /* cap smaller than one character */
+        n = piece < cap ? piece : cap; /* cap smaller than one character */
+    if (n == piece) {
+        s->p_head = (s->p_head + 1) % ARIA_ARRAY_LEN(s->plen);
+        s->p_count--;
+    } else {
+        s->plen[s->p_head] -= n;
+    }
     for (size_t i = 0; i < n; i++)
         buf[i] = s->buf[(s->head + i) % s->cap];
     s->head = (s->head + n) % s->cap;

@@ -6,6 +6,9 @@
  * Thread safety: every function may be called from any thread. The object is
  * reference counted: the creator holds one reference and hands another to the
  * producer; each side calls node_stream_release() when done.
+ * Pieces: each push is delivered by node_stream_read as its own piece (a
+ * read never crosses a push boundary and never splits a UTF-8 sequence), so
+ * a token's text reaches the client as its own event.
  * Bounded: a producer pushing faster than the client reads blocks in
  * node_stream_push (with the stream's cap), so memory stays bounded.
  */
