@@ -40,7 +40,7 @@ check_round_trip(const kern_tok *t, const char *s, size_t n, unsigned dec_flags,
     int32_t *ids = tt_encode(t, s, n, KERN_TOK_ADD_SPECIAL, &k);
     aria_buf out;
     aria_buf_init(&out, 0);
-    cr_assert_eq(kern_tok_decode(t, ids, k, dec_flags, &out), 0);
+    TT_CHECK(kern_tok_decode(t, ids, k, dec_flags, &out) == 0, "%s: decode failed", what);
     if (!(out.len == n && (n == 0 || memcmp(out.data, s, n) == 0))) {
         fprintf(stderr, "%s: round trip failed\n in :", what);
         for (size_t i = 0; i < n; i++)
@@ -63,10 +63,10 @@ check_round_trip(const kern_tok *t, const char *s, size_t n, unsigned dec_flags,
     kern_tok_stream st;
     kern_tok_stream_init(&st, t, dec_flags);
     for (size_t i = 0; i < k; i++)
-        cr_assert_eq(kern_tok_stream_push(&st, ids[i], &out), 0);
-    cr_assert_eq(kern_tok_stream_flush(&st, &out), 0);
-    cr_assert(out.len == n && (n == 0 || memcmp(out.data, s, n) == 0),
-              "%s: streamed round trip of '%.*s'", what, (int)n, s);
+        TT_CHECK(kern_tok_stream_push(&st, ids[i], &out) == 0, "%s: push", what);
+    TT_CHECK(kern_tok_stream_flush(&st, &out) == 0, "%s: flush", what);
+    TT_CHECK(out.len == n && (n == 0 || memcmp(out.data, s, n) == 0),
+             "%s: streamed round trip of '%.*s'", what, (int)n, s);
     aria_buf_fini(&out);
     free(ids);
 }
@@ -189,8 +189,8 @@ stream_all(const void *p, size_t n, aria_buf *out)
 {
     kern_tok_stream s;
     kern_tok_stream_init(&s, NULL, 0);
-    cr_assert_eq(kern_tok_stream_bytes(&s, p, n, out), 0);
-    cr_assert_eq(kern_tok_stream_flush(&s, out), 0);
+    TT_CHECK(kern_tok_stream_bytes(&s, p, n, out) == 0, "stream bytes");
+    TT_CHECK(kern_tok_stream_flush(&s, out) == 0, "stream flush");
 }
 
 #define FFFD "\xEF\xBF\xBD"
@@ -275,15 +275,17 @@ Test(tok_stream, output_is_valid_and_independent_of_chunking)
             size_t k = 1 + (size_t)(tt_rand(&rs) % 4);
             if (k > n - i)
                 k = n - i;
-            cr_assert_eq(kern_tok_stream_bytes(&s, in + i, k, &parts), 0);
-            cr_assert(valid_utf8(parts.data, parts.len));
+            TT_CHECK(kern_tok_stream_bytes(&s, in + i, k, &parts) == 0, "stream bytes");
+            TT_CHECK(valid_utf8(parts.data, parts.len), "iteration %d: invalid output", iter);
             i += k;
         }
-        cr_assert_eq(kern_tok_stream_flush(&s, &parts), 0);
-        cr_assert(whole.len == parts.len && memcmp(whole.data, parts.data, whole.len) == 0);
-        cr_assert(valid_utf8(whole.data, whole.len));
+        TT_CHECK(kern_tok_stream_flush(&s, &parts) == 0, "flush");
+        TT_CHECK(whole.len == parts.len && memcmp(whole.data, parts.data, whole.len) == 0,
+                 "iteration %d: chunked output differs", iter);
+        TT_CHECK(valid_utf8(whole.data, whole.len), "iteration %d: invalid output", iter);
         if (valid_utf8(in, n))
-            cr_assert(whole.len == n && memcmp(whole.data, in, n) == 0);
+            TT_CHECK(whole.len == n && memcmp(whole.data, in, n) == 0,
+                     "iteration %d: valid input changed", iter);
         aria_buf_fini(&whole);
         aria_buf_fini(&parts);
     }
