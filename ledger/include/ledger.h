@@ -166,7 +166,7 @@ typedef struct ledger_options {
 
 void ledger_options_default(ledger_options *o);
 
-/* Open the ledger in directory `dir` (created if missing). A new ledger needs
+/* Open the ledger in directory `dir` (created with its parents if missing). A new ledger needs
  * `genesis`; an existing one checks that `genesis` (if given) has the stored
  * network id (ARIA_EINVAL otherwise). Runs mdb_reader_check (clears slots of
  * dead readers). `o` NULL = defaults. *out owned by the caller. */
@@ -268,8 +268,10 @@ typedef struct ledger_entry_info {
 typedef int (*ledger_entry_fn)(void *ctx, const ledger_entry *e, const ledger_entry_info *info);
 typedef int (*ledger_account_fn)(void *ctx, const ledger_account_info *a);
 
+/* One stored entry (chain or fork branch); info may be NULL; info->bytes is
+ * NULL here (use the callbacks or export for bytes). ARIA_ENOTFOUND. */
 int ledger_entry_get(ledger *l, const uint8_t id[32], ledger_entry *e,
-                     ledger_entry_info *info) ARIA_MUST_CHECK; /* ARIA_ENOTFOUND */
+                     ledger_entry_info *info) ARIA_MUST_CHECK;
 /* An account's chain from from_seq, up to max entries (0 = all). */
 int ledger_history(ledger *l, const uint8_t account[32], uint64_t from_seq, size_t max,
                    ledger_entry_fn fn, void *ctx) ARIA_MUST_CHECK;

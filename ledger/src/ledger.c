@@ -346,6 +346,29 @@ open_dbis(ledger *l, MDB_txn *t)
     return 0;
 }
 
+/* mkdir -p with mode 0700 for the parts that are missing. */
+static int
+mkdir_p(const char *dir)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0)
+            continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0700) != 0 && errno != EEXIST)
+            return -1;
+        p[i] = c;
+    }
+    return 0;
+}
+
 int
 ledger_open(const char *dir, const ledger_genesis *genesis, const ledger_options *o, ledger **out)
 {
@@ -370,7 +393,7 @@ ledger_open(const char *dir, const ledger_genesis *genesis, const ledger_options
 
     int rc = 0;
     MDB_txn *t = NULL;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (mkdir_p(dir) != 0) {
         rc = aria_errf(ARIA_EIO, "ledger: cannot create directory %s: %s", dir, strerror(errno));
         goto fail;
     }
