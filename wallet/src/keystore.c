@@ -152,6 +152,7 @@ wallet__keystore_encode(const wallet *w, const char *passphrase, const wallet_kd
         keyed_check(buf + KS_OFF_HCHECK, KS_KEY_HEADER, buf, KS_OFF_HCHECK);
         memcpy(buf + KS_OFF_SEED, wallet__seed(w), WALLET_SEED_BYTES);
         keyed_check(buf + KS_OFF_TAG, KS_KEY_PLAIN, buf, KS_OFF_TAG);
+        wallet__burn_stack(16384); /* BLAKE2b saw the seed */
         return 0;
     }
     ARIA_ASSERT(kdf);
@@ -180,6 +181,7 @@ wallet__keystore_encode(const wallet *w, const char *passphrase, const wallet_kd
         ARIA_ASSERT(clen == WALLET_SEED_BYTES + 16);
     }
     sodium_free(s);
+    wallet__burn_stack(16384);
     return rc;
 }
 
@@ -267,6 +269,7 @@ wallet__keystore_decode(const uint8_t *buf, size_t len, const char *passphrase, 
     if (rc == 0)
         rc = wallet_from_seed(s->seed, out);
     sodium_free(s);
+    wallet__burn_stack(16384);
     return rc;
 }
 

@@ -12,6 +12,7 @@
  */
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <secp256k1_schnorrsig.h>
 #include <sodium.h>
@@ -24,6 +25,12 @@ _Static_assert(_Alignof(crypto_generichash_state) <= 64, "wallet_hasher alignmen
 _Static_assert(WALLET_SEAL_OVERHEAD ==
                    crypto_scalarmult_curve25519_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "seal overhead");
+
+/* Stack depth of secp256k1_schnorrsig_sign32 plus margin (test_wipe.c). */
+/* libsecp256k1's signing clears its own secret scalars (test_wipe.c finds
+ * no key bytes after it even without a burn); this cheap burn (~0.1 us) is
+ * defence in depth for nonce material the test cannot recognise. */
+#define WALLET_SIGN_BURN_BYTES 4096
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static secp256k1_context *g_ctx; /* read-only after init */
@@ -58,6 +65,17 @@ const char *
 wallet_backend_version(void)
 {
     return "libsodium " SODIUM_VERSION_STRING ", libsecp256k1";
+}
+
+__attribute__((noinline)) void
+wallet__burn_stack(size_t bytes)
+{
+    unsigned char buf[16384];
+    if (bytes > sizeof buf)
+        bytes = sizeof buf;
+    /* zero the deepest part (next to the dead frames below us) */
+    sodium_memzero(buf + sizeof buf - bytes, bytes);
+    __asm__ __volatile__("" : : "r"(buf) : "memory");
 }
 
 int
@@ -108,6 +126,7 @@ wallet_from_seed(const uint8_t seed[WALLET_SEED_BYTES], wallet **out)
         !secp256k1_keypair_xonly_pub(ctx, &xpk, NULL, &s->keypair) ||
         !secp256k1_xonly_pubkey_serialize(ctx, w->id, &xpk)) {
         wallet_free(w);
+        wallet__burn_stack(16384);
         return aria_errf(ARIA_EINTERNAL, "wallet: secp256k1 key derivation failed");
     }
     /* Encryption key: the X25519 scalar is clamped by crypto_scalarmult. */
@@ -118,6 +137,7 @@ wallet_from_seed(const uint8_t seed[WALLET_SEED_BYTES], wallet **out)
         return aria_errf(ARIA_EINTERNAL, "wallet: X25519 key derivation failed");
     }
     sodium_mprotect_readonly(s);
+    wallet__burn_stack(16384);
     *out = w;
     return 0;
 }
@@ -229,6 +249,32 @@ tagged_hash(const char *purpose, const void *msg, size_t len, uint8_t out[32])
     crypto_hash_sha256_final(&st, out);
 }
 
+/* BIP-340 auxiliary randomness, from a per-thread ChaCha20 stream keyed
+ * from the OS (a getrandom call per signature costs ~5% of a signature).
+ * Aux only blinds the nonce derivation against side channels; the nonce
+ * stays deterministic in (key, message, aux), so even a repeated aux could
+ * not leak the key. Re-keyed after fork so parent and child differ. */
+typedef struct aux_rng {
+    uint8_t key[crypto_stream_chacha20_KEYBYTES];
+    uint64_t ctr;
+    pid_t pid;
+} aux_rng;
+static _Thread_local aux_rng t_aux;
+
+static void
+aux_random(uint8_t out[32])
+{
+    pid_t pid = getpid();
+    if (t_aux.pid != pid) {
+        randombytes_buf(t_aux.key, sizeof t_aux.key);
+        t_aux.ctr = 0;
+        t_aux.pid = pid;
+    }
+    uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+    aria_store_u64le(nonce, t_aux.ctr++);
+    crypto_stream_chacha20(out, 32, nonce, t_aux.key);
+}
+
 int
 wallet_sign(const wallet *w, const char *purpose, const void *msg, size_t len,
             uint8_t sig[WALLET_SIG_BYTES])
@@ -236,12 +282,43 @@ wallet_sign(const wallet *w, const char *purpose, const void *msg, size_t len,
     ARIA_ASSERT(w && sig);
     uint8_t h[32], aux[32];
     tagged_hash(purpose, msg, len, h);
-    randombytes_buf(aux, sizeof aux);
+    aux_random(aux);
     int ok = secp256k1_schnorrsig_sign32(wallet__ctx(), sig, h, &w->sec->keypair, aux);
     sodium_memzero(aux, sizeof aux);
+    wallet__burn_stack(WALLET_SIGN_BURN_BYTES);
     if (!ok)
         return aria_errf(ARIA_EINTERNAL, "wallet: schnorr signing failed");
     return 0;
+}
+
+/* Parsing an x-only key costs a field square root (~10% of a verify), and
+ * nodes verify many messages from the same few peers, so each thread keeps
+ * the last few parsed keys. Public data only. */
+typedef struct pk_cache_entry {
+    uint8_t id[WALLET_ID_BYTES];
+    secp256k1_xonly_pubkey pk;
+    bool used;
+} pk_cache_entry;
+static _Thread_local pk_cache_entry t_pk_cache[16];
+static _Thread_local unsigned t_pk_next;
+
+static int
+parse_id_cached(const secp256k1_context *ctx, const uint8_t id[WALLET_ID_BYTES],
+                secp256k1_xonly_pubkey *pk)
+{
+    for (unsigned i = 0; i < ARIA_ARRAY_LEN(t_pk_cache); i++) {
+        if (t_pk_cache[i].used && memcmp(t_pk_cache[i].id, id, WALLET_ID_BYTES) == 0) {
+            *pk = t_pk_cache[i].pk;
+            return 1;
+        }
+    }
+    if (!secp256k1_xonly_pubkey_parse(ctx, pk, id))
+        return 0;
+    pk_cache_entry *e = &t_pk_cache[t_pk_next++ % ARIA_ARRAY_LEN(t_pk_cache)];
+    memcpy(e->id, id, WALLET_ID_BYTES);
+    e->pk = *pk;
+    e->used = true;
+    return 1;
 }
 
 int
@@ -253,7 +330,7 @@ wallet_verify(const uint8_t id[WALLET_ID_BYTES], const char *purpose, const void
     uint8_t h[32];
     tagged_hash(purpose, msg, len, h);
     secp256k1_xonly_pubkey pk;
-    if (!ctx || !secp256k1_xonly_pubkey_parse(ctx, &pk, id))
+    if (!ctx || !parse_id_cached(ctx, id, &pk))
         return aria_errf(ARIA_EINVAL, "wallet: account id is not a valid x-only secp256k1 key");
     if (!secp256k1_schnorrsig_verify(ctx, sig, h, 32, &pk))
         return aria_errf(ARIA_ECRYPTO, "wallet: bad signature (purpose %s)", purpose);
@@ -286,6 +363,7 @@ wallet__bip340_sign_raw(const uint8_t seckey[32], const uint8_t *msg, size_t msg
     ep.ndata = (void *)(uintptr_t)aux32;
     int ok = secp256k1_schnorrsig_sign_custom(ctx, sig, msg, msg_len, &kp, &ep);
     sodium_memzero(&kp, sizeof kp);
+    wallet__burn_stack(16384);
     return ok ? 0 : aria_errf(ARIA_EINTERNAL, "wallet: schnorr signing failed");
 }
 
@@ -364,6 +442,7 @@ done:
     sodium_memzero(esk, sizeof esk);
     sodium_memzero(shared, sizeof shared);
     sodium_memzero(key, sizeof key);
+    wallet__burn_stack(16384);
     return rc;
 }
 
@@ -390,5 +469,6 @@ wallet_unseal(const wallet *w, const uint8_t *box, size_t box_len, uint8_t *out)
 done:
     sodium_memzero(shared, sizeof shared);
     sodium_memzero(key, sizeof key);
+    wallet__burn_stack(16384);
     return rc;
 }

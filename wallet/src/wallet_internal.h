@@ -71,6 +71,13 @@ int wallet__keystore_encode(const wallet *w, const char *passphrase, const walle
 int wallet__keystore_decode(const uint8_t *buf, size_t len, const char *passphrase,
                             const char *what, bool *encrypted, wallet **out) ARIA_MUST_CHECK;
 
+/* Overwrite `bytes` (<= 16384) of stack below the caller's frame with
+ * zeros: libsecp256k1 0.2.0 and libsodium's BLAKE2b leave scalar limbs and
+ * hash outputs in their dead stack frames, so every function that hands
+ * secrets to them calls this before returning (tests/unit/wallet/test_wipe.c
+ * checks the result). */
+void wallet__burn_stack(size_t bytes);
+
 /* Prefix this thread's current error message with `prefix` (a copy is made
  * first: aria_errf must not read the buffer it writes). Returns rc. */
 int wallet__err_wrap(int rc, const char *prefix);
