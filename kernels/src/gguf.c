@@ -266,9 +266,12 @@ parse_value(kern_gguf *g, cur *c, kv_entry *e, const char *ctx)
             return rc;
         e->val_off = at;
         e->str_len = (size_t)len;
-        e->str = aria_strndup((const char *)c->p + at, (size_t)len);
+        /* not strndup: the value may hold NUL bytes and keeps its length */
+        e->str = aria_alloc((size_t)len + 1);
         if (!e->str)
             return aria_errf(ARIA_ENOMEM, "gguf: out of memory");
+        memcpy(e->str, c->p + at, (size_t)len);
+        e->str[len] = 0;
         return 0;
     }
     if (e->type == KERN_GGUF_ARRAY) {

@@ -257,7 +257,10 @@ static int
 vocab_add(vocab *v, uint32_t n_vocab, uint32_t reserve, const char *s, int32_t tt, bool *added)
 {
     *added = false;
-    if (strlist_find(&v->tok, s) >= 0 || v->tok.n + reserve >= n_vocab)
+    /* padding tokens (UNUSED / reserved CONTROL names) are unique by
+     * construction; skipping the linear search keeps 128k vocabs fast */
+    bool padding = tt == TT_UNUSED || strncmp(s, "<|reserved_special_token_", 25) == 0;
+    if (v->tok.n + reserve >= n_vocab || (!padding && strlist_find(&v->tok, s) >= 0))
         return 0;
     int rc = strlist_add(&v->tok, s);
     if (rc)

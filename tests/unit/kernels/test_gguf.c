@@ -696,6 +696,17 @@ Test(gguf_bad, kv_fields, .init = make_valid, .fini = free_valid)
     memcpy(c, valid, valid_len);
     aria_store_u64le(c + vf.kv_val[str], valid_len);
     expect_bad(c, valid_len, "string value", "string past the end");
+    /* a NUL inside a string value is legal: the length is kept (regression
+     * found by fuzz_gguf: the copy used to stop at the NUL) */
+    memcpy(c, valid, valid_len);
+    c[vf.kv_val[str] + 8 + 1] = 0;
+    kern_gguf *g;
+    cr_assert_eq(kern_gguf_open_mem(c, valid_len, &g), 0, "%s", aria_err_msg());
+    const char *sv;
+    size_t sn;
+    cr_assert_eq(kern_gguf_get_str(g, "general.architecture", &sv, &sn), 0);
+    cr_assert(sn == 4 && memcmp(sv, "t\0st", 5) == 0);
+    kern_gguf_close(g);
     long bl = find_kv(valid, &vf, "v.bool");
     memcpy(c, valid, valid_len);
     c[vf.kv_val[bl]] = 2;
