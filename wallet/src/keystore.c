@@ -145,6 +145,8 @@ wallet__keystore_encode(const wallet *w, const char *passphrase, const wallet_kd
 {
     ARIA_ASSERT(w && buf);
     memset(buf, 0, WALLET_KS_BYTES);
+    if (!wallet__ctx())
+        return aria_errf(ARIA_EINTERNAL, "wallet: crypto library initialisation failed");
     memcpy(buf, WALLET_KS_MAGIC, 8);
     aria_store_u16le(buf + KS_OFF_VERSION, WALLET_KS_VERSION);
     if (!passphrase) {
@@ -201,6 +203,8 @@ wallet__keystore_decode(const uint8_t *buf, size_t len, const char *passphrase, 
     ARIA_ASSERT((buf || len == 0) && what);
     if (out)
         *out = NULL;
+    if (!wallet__ctx()) /* also initialises libsodium for sodium_malloc */
+        return aria_errf(ARIA_EINTERNAL, "wallet: crypto library initialisation failed");
     size_t mlen = len < 8 ? len : 8;
     if (len == 0)
         return aria_errf(ARIA_ERANGE, "keystore %s is empty", what);
@@ -441,6 +445,8 @@ wallet_keystore_save_kdf(const char *path, const wallet *w, const char *passphra
                          const wallet_kdf *kdf)
 {
     ARIA_ASSERT(path && w);
+    if (!wallet__ctx())
+        return aria_errf(ARIA_EINTERNAL, "wallet: crypto library initialisation failed");
     uint8_t *buf = sodium_malloc(WALLET_KS_BYTES);
     if (!buf)
         return aria_errf(ARIA_ENOMEM, "keystore: cannot allocate protected memory");
