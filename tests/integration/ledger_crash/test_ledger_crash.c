@@ -15,9 +15,8 @@ Test(ledger_crash, survives_200_sigkills_of_the_writer, .timeout = 280)
     char msg[512] = "";
     int rc = tl_crash_run(&w, 0xc0ffee, 200, 500, &st, msg, sizeof msg);
     cr_assert_eq(rc, 0, "%s", msg);
-    cr_assert_eq(st.iterations, 200);
-    cr_assert_gt(st.killed, 150, "most children must die by SIGKILL, not finish (%llu)",
-                 (unsigned long long)st.killed);
+    cr_assert_eq(st.killed, 200, "200 writers must die by SIGKILL (%llu rounds)",
+                 (unsigned long long)st.iterations);
     cr_assert_gt(st.checked, 0);
     cr_log_info("%llu kills, %llu entries acknowledged, %llu presence checks, %llu epochs",
                 (unsigned long long)st.killed, (unsigned long long)st.acked,

@@ -554,7 +554,8 @@ tl_crash_run(const tl_world *w, uint64_t seed, size_t kills, size_t pool_steps, 
     memset(reason, 0xff, pool.n);
     size_t cursor = 0;
     int fail = 0;
-    for (size_t kill_i = 0; kill_i < kills && !fail; kill_i++) {
+    /* Count SIGKILLs, not rounds: a child that finishes its pool first is not a kill. */
+    for (size_t kill_i = 0; st->killed < kills && kill_i < 3 * kills && !fail; kill_i++) {
         if (cursor >= pool.n) {
             /* pool exhausted: start a fresh ledger so verify stays cheap */
             tl_rmdir(dir);

@@ -86,7 +86,8 @@ typedef struct tl_crash_stats {
  * batches to a ledger in $TMPDIR (default durable mode) and reports every
  * committed entry on a pipe; the parent SIGKILLs it after a random 0-25 ms,
  * then opens the ledger, runs ledger_verify (supply included) and checks that
- * every acknowledged applied entry is present. `kills` rounds; the next child
+ * every acknowledged applied entry is present. Runs until `kills` SIGKILLs
+ * (children that finish first do not count; at most 3 * kills rounds); the next child
  * continues after the acknowledged prefix; an exhausted pool starts a fresh
  * ledger. 0, or -1 with msg. */
 int tl_crash_run(const tl_world *w, uint64_t seed, size_t kills, size_t pool_steps,
