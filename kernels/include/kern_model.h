@@ -94,8 +94,8 @@ typedef struct kern_model_info {
 /* Open and map a GGUF file, validate the arch, hyperparameters and every
  * tensor's name, type and shape, build the engine's weight layouts and (unless
  * opts->no_tokenizer) the tokenizer. opts may be NULL (defaults).
- * Errors: ARIA_EIO (cannot open), ARIA_EPROTO (malformed file, missing or
- * invalid key or tensor, wrong shape — the message names it and both shapes),
+ * Errors: ARIA_ENOTFOUND (no such file), ARIA_EIO (cannot read), ARIA_EPROTO (malformed file,
+ * missing or invalid key or tensor, wrong shape — the message names it and both shapes),
  * ARIA_EUNSUPPORTED (arch or weight type), ARIA_ENOMEM. */
 int kern_model_load(const char *path, const kern_model_opts *opts,
                     kern_model **out) ARIA_MUST_CHECK;

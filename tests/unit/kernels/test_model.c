@@ -71,7 +71,7 @@ engine_run(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, 
     kern_ctx_free(c);
 }
 
-Test(model, engine_matches_float_reference_on_every_arch_and_type, .timeout = 240)
+Test(model, engine_matches_float_reference_on_every_arch_and_type)
 {
     int seed = 1;
     for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
@@ -126,7 +126,7 @@ Test(model, engine_matches_float_reference_on_every_arch_and_type, .timeout = 24
     }
 }
 
-Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks, .timeout = 120)
+Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks)
 {
     const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ1_0, KERN_WT_F16};
     for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
@@ -197,7 +197,7 @@ read_all(const char *path, char **buf)
     return r;
 }
 
-Test(model, logits_bit_identical_on_every_isa_path, .timeout = 120)
+Test(model, logits_bit_identical_on_every_isa_path)
 {
     const char *isas[] = {"scalar", "avx2", "avx512"};
     const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ2_0, KERN_WT_F16, KERN_WT_Q8_0};
@@ -333,4 +333,33 @@ Test(model, own_math_matches_libm)
     for (float x = -80.0f; x < 80.0f; x += 0.01f)
         off += kern_m_expf(x) != (float)exp((double)x);
     cr_expect(off == 0, "%d expf values differ from (float)exp", off);
+}
+
+Test(model, every_ternary_format_and_ternarized_f32_give_identical_logits)
+{
+    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ1_0, KERN_WT_TQ2_0, KERN_WT_F32};
+    float *base = NULL, *other = NULL;
+    size_t n = 0;
+    for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
+        char path[128];
+        tmp_path(path, sizeof path, "fmt");
+        synth_opts so = small_opts("bitnet-25", types[t], 31);
+        cr_assert_eq(synth_write(path, &so), 0);
+        kern_model *m = NULL;
+        kern_model_opts mo = {.no_tokenizer = true, .ternarize_float = true};
+        cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s", aria_err_msg());
+        if (!base) {
+            n = (size_t)(1 + N_STEPS) * kern_model_get_info(m)->n_vocab;
+            base = malloc(n * sizeof(float));
+            other = malloc(n * sizeof(float));
+        }
+        engine_run(m, 2, 64, KERN_KV_F16, false, t == 0 ? base : other);
+        if (t > 0)
+            cr_expect(memcmp(base, other, n * sizeof(float)) == 0, "%s differs from i2_s",
+                      kern_wtype_name(types[t]));
+        kern_model_free(m);
+        unlink(path);
+    }
+    free(base);
+    free(other);
 }
