@@ -107,11 +107,28 @@ typedef struct svc_worker {
 
 enum { R_FREE = 0, R_SEND = 1, R_RECV = 2 };
 
+/* One REQ socket per remote service address, kept open and shared by the
+ * conversations to it (one nng context each). Closing sockets is kept rare
+ * on purpose: nng 1.5.2 can hang in nng_close when a socket is closed while
+ * a dialer task is in flight (nanomsg/nng#1543), and a socket per
+ * conversation closed one socket per request. */
+typedef struct svc_conn {
+    bool used;
+    char addr[WIRE_ADDR_MAX];
+    nng_socket sock;
+    uint32_t refs;    /* conversations using it */
+    uint64_t last_ms; /* last use (LRU) */
+    uint32_t fails;   /* consecutive failed conversations */
+} svc_conn;
+
+#define CONNS_MAX 32
+
 typedef struct out_req {
     struct wire_node *n;
     uint32_t idx;
     _Atomic int state;
-    nng_socket sock;
+    uint32_t conn;
+    nng_ctx ctx;
     nng_aio *aio;
     uint64_t id;
     void *cookie;
@@ -145,6 +162,7 @@ struct wire_node {
     dial_slot *slots;
     svc_worker *workers;
     out_req *reqs;
+    svc_conn conns[CONNS_MAX];
     uint64_t svc_gen, req_next;
     char **boot;
     size_t n_boot, boot_cap, px_next;
@@ -510,7 +528,7 @@ req_cb(void *arg)
         uint64_t now = aria_mono_ms();
         uint64_t left = r->deadline_ms > now ? r->deadline_ms - now : 1;
         nng_aio_set_timeout(r->aio, (nng_duration)left);
-        nng_recv_aio(r->sock, r->aio);
+        nng_ctx_recv(r->ctx, r->aio);
         return;
     }
     nng_msg *m = NULL;
@@ -1021,6 +1039,65 @@ wire_node_reply(wire_node *n, uint64_t request_id, uint32_t type, const void *bo
 /* ------------------------------------------------------------------ */
 /* Service channel: outgoing                                            */
 /* ------------------------------------------------------------------ */
+static void
+conn_close(svc_conn *c)
+{
+    if (c->used)
+        nng_close(c->sock);
+    memset(c, 0, sizeof *c);
+}
+
+/* The cached REQ socket for addr, or a new one (evicting the least recently
+ * used idle one when the cache is full). */
+static int
+conn_get(wire_node *n, const char *addr, uint32_t *out)
+{
+    uint32_t free_i = CONNS_MAX, lru = CONNS_MAX;
+    for (uint32_t i = 0; i < CONNS_MAX; i++) {
+        svc_conn *c = &n->conns[i];
+        if (c->used && strcmp(c->addr, addr) == 0) {
+            *out = i;
+            return 0;
+        }
+        if (!c->used && free_i == CONNS_MAX)
+            free_i = i;
+        if (c->used && c->refs == 0 && (lru == CONNS_MAX || c->last_ms < n->conns[lru].last_ms))
+            lru = i;
+    }
+    if (free_i == CONNS_MAX) {
+        if (lru == CONNS_MAX) {
+            stat_add(n, ST(requests_busy), 1);
+            return aria_errf(ARIA_EFULL, "wire: %d service connections busy", CONNS_MAX);
+        }
+        conn_close(&n->conns[lru]);
+        free_i = lru;
+    }
+    if (strlen(addr) >= WIRE_ADDR_MAX)
+        return aria_errf(ARIA_EINVAL, "wire: service address too long");
+    svc_conn *c = &n->conns[free_i];
+    int rv = nng_req0_open(&c->sock);
+    if (rv)
+        return map_nng(rv, "wire: req socket");
+    /* limits before dialing */
+    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_FRAME_MAX_BYTES + RECV_MARGIN);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, (nng_duration)n->cfg.request_timeout_ms);
+    nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, (nng_duration)n->cfg.request_timeout_ms);
+    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+                      (nng_duration)(n->cfg.request_timeout_ms * 2 + 1000));
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+    rv = nng_dial(c->sock, addr, NULL, NNG_FLAG_NONBLOCK);
+    if (rv) {
+        nng_close(c->sock);
+        return map_nng(rv, "wire: dial service");
+    }
+    c->used = true;
+    aria_snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->last_ms = now_mono(n);
+    *out = free_i;
+    return 0;
+}
+
 static int
 request_start(wire_node *n, const char *addr, const uint8_t *expect, uint32_t type,
               const void *body, size_t len, uint64_t timeout_ms, void *cookie, bool internal,
@@ -1045,27 +1122,29 @@ request_start(wire_node *n, const char *addr, const uint8_t *expect, uint32_t ty
     int rc = build(n, type, 0, body, len, &m, NULL);
     if (rc)
         return rc;
-    int rv = nng_req0_open(&r->sock);
-    if (rv) {
+    uint32_t ci = 0;
+    rc = conn_get(n, addr, &ci);
+    if (rc) {
         nng_msg_free(m);
-        return map_nng(rv, "wire: req socket");
+        return rc;
     }
-    /* limits before dialing; no resend inside our own deadline */
-    nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, WIRE_FRAME_MAX_BYTES + RECV_MARGIN);
-    nng_socket_set_ms(r->sock, NNG_OPT_REQ_RESENDTIME, (nng_duration)(timeout_ms * 2 + 1000));
-    nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, (nng_duration)timeout_ms);
-    nng_socket_set_ms(r->sock, NNG_OPT_SENDTIMEO, (nng_duration)timeout_ms);
-    nng_socket_set_ms(r->sock, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(r->sock, NNG_OPT_RECONNMAXT, 500);
-    rv = nng_dial(r->sock, addr, NULL, NNG_FLAG_NONBLOCK);
-    if (rv == 0)
+    svc_conn *c = &n->conns[ci];
+    int rv = nng_ctx_open(&r->ctx, c->sock);
+    if (rv == 0) {
+        /* no resend inside our own deadline (REQ's default is 60 s) */
+        nng_ctx_set_ms(r->ctx, NNG_OPT_REQ_RESENDTIME, (nng_duration)(timeout_ms * 2 + 1000));
         rv = nng_aio_alloc(&r->aio, req_cb, r);
+        if (rv)
+            nng_ctx_close(r->ctx);
+    }
     if (rv) {
         nng_msg_free(m);
-        nng_close(r->sock);
         r->aio = NULL;
-        return map_nng(rv, "wire: dial service");
+        return map_nng(rv, "wire: service context");
     }
+    r->conn = ci;
+    c->refs++;
+    c->last_ms = now_mono(n);
     r->id = ++n->req_next;
     r->cookie = cookie;
     r->internal_px = internal;
@@ -1077,7 +1156,7 @@ request_start(wire_node *n, const char *addr, const uint8_t *expect, uint32_t ty
     stat_add(n, ST(requests_sent), 1);
     nng_aio_set_msg(r->aio, m);
     nng_aio_set_timeout(r->aio, (nng_duration)timeout_ms);
-    nng_send_aio(r->sock, r->aio);
+    nng_ctx_send(r->ctx, r->aio);
     if (request_id)
         *request_id = r->id;
     return 0;
@@ -1152,8 +1231,12 @@ process_reply(wire_node *n, uint32_t idx, nng_msg *msg, int err)
     bool internal = r->internal_px;
     /* release the slot before the callback so it can issue a new request */
     nng_aio_free(r->aio); /* waits for req_cb to return */
-    nng_close(r->sock);
+    nng_ctx_close(r->ctx);
     r->aio = NULL;
+    svc_conn *c = &n->conns[r->conn];
+    c->refs--;
+    c->last_ms = now_mono(n);
+    c->fails = (status == ARIA_ETIMEDOUT || status == ARIA_ECLOSED) ? c->fails + 1 : 0;
     atomic_store(&r->state, R_FREE);
     if (internal) {
         n->px_pending = false;
@@ -1626,9 +1709,11 @@ wire_node_free(wire_node *n)
             if (m && atomic_load(&r->state) == R_SEND)
                 nng_msg_free(m);
             nng_aio_free(r->aio);
-            nng_close(r->sock);
+            nng_ctx_close(r->ctx);
         }
     }
+    for (uint32_t i = 0; i < CONNS_MAX; i++)
+        conn_close(&n->conns[i]);
     for (uint32_t i = 0; n->slots && i < n->cfg.outbound_target; i++)
         if (n->slots[i].used)
             nng_dialer_close(n->slots[i].d);
