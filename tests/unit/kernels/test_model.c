@@ -71,56 +71,88 @@ engine_run(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, 
     kern_ctx_free(c);
 }
 
+/* Load `path`, run the engine and the float reference on PROMPT + N_STEPS
+ * greedy steps, and compare argmax and logits. */
+static void
+compare_with_reference(const char *path, const char *label, int want_type)
+{
+    kern_model *m = NULL;
+    kern_model_opts mo = {.no_tokenizer = true};
+    cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s: %s", label, aria_err_msg());
+    const kern_model_info *I = kern_model_get_info(m);
+    cr_assert_eq(I->proj_type, want_type);
+    uint32_t V = I->n_vocab;
+    float *eng = malloc((size_t)(1 + N_STEPS) * V * sizeof(float));
+    float *ref = malloc((size_t)V * sizeof(float));
+    engine_run(m, 1, 4, KERN_KV_F32, false, eng);
+    ref_model R;
+    cr_assert_eq(ref_load(path, 32, &R), 0);
+    double maxd = 0, maxl = 0;
+    for (int i = 0; i < N_PROMPT; i++)
+        ref_step(&R, PROMPT[i], ref);
+    for (int s = 0; s <= N_STEPS; s++) {
+        const float *e = eng + (size_t)s * V;
+        int32_t be = 0, br = 0;
+        for (uint32_t i = 0; i < V; i++) {
+            double d = fabs((double)e[i] - ref[i]);
+            maxd = d > maxd ? d : maxd;
+            maxl = fabs(ref[i]) > maxl ? fabs(ref[i]) : maxl;
+            if (e[i] > e[be])
+                be = (int32_t)i;
+            if (ref[i] > ref[br])
+                br = (int32_t)i;
+        }
+        cr_expect_eq(be, br, "%s step %d: argmax %d vs reference %d", label, s, be, br);
+        if (s < N_STEPS)
+            ref_step(&R, be, ref);
+    }
+    cr_log_info("%s: max |logit diff| %.3g (max |logit| %.3g)", label, maxd, maxl);
+    cr_expect(maxd < 1e-4 * (1 + maxl), "%s: max diff %g (max logit %g)", label, maxd, maxl);
+    cr_expect(maxl > 0.1, "%s: logits are degenerate", label);
+    ref_free(&R);
+    free(eng);
+    free(ref);
+    kern_model_free(m);
+}
+
 Test(model, engine_matches_float_reference_on_every_arch_and_type)
 {
     int seed = 1;
     for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
         for (size_t t = 0; t < ARIA_ARRAY_LEN(TYPES); t++, seed++) {
-            char path[128];
+            char path[128], label[64];
             tmp_path(path, sizeof path, "ref");
             synth_opts so = small_opts(ARCHS[a], TYPES[t], (uint64_t)seed);
             cr_assert_eq(synth_write(path, &so), 0, "%s", aria_err_msg());
-            kern_model *m = NULL;
-            kern_model_opts mo = {.no_tokenizer = true};
-            cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s %s: %s", ARCHS[a],
-                         kern_wtype_name(TYPES[t]), aria_err_msg());
-            const kern_model_info *I = kern_model_get_info(m);
-            cr_assert_eq(I->proj_type, (int)TYPES[t]);
-            uint32_t V = I->n_vocab;
-            float *eng = malloc((size_t)(1 + N_STEPS) * V * sizeof(float));
-            float *ref = malloc((size_t)V * sizeof(float));
-            engine_run(m, 1, 4, KERN_KV_F32, false, eng);
-            ref_model R;
-            cr_assert_eq(ref_load(path, 32, &R), 0);
-            double maxd = 0, maxl = 0;
-            for (int i = 0; i < N_PROMPT; i++)
-                ref_step(&R, PROMPT[i], ref);
-            for (int s = 0; s <= N_STEPS; s++) {
-                const float *e = eng + (size_t)s * V;
-                int32_t be = 0, br = 0;
-                for (uint32_t i = 0; i < V; i++) {
-                    double d = fabs((double)e[i] - ref[i]);
-                    maxd = d > maxd ? d : maxd;
-                    maxl = fabs(ref[i]) > maxl ? fabs(ref[i]) : maxl;
-                    if (e[i] > e[be])
-                        be = (int32_t)i;
-                    if (ref[i] > ref[br])
-                        br = (int32_t)i;
-                }
-                cr_expect_eq(be, br, "%s %s step %d: argmax %d vs reference %d", ARCHS[a],
-                             kern_wtype_name(TYPES[t]), s, be, br);
-                if (s < N_STEPS)
-                    ref_step(&R, be, ref);
-            }
-            cr_log_info("%s %s: max |logit diff| %.3g (max |logit| %.3g)", ARCHS[a],
-                        kern_wtype_name(TYPES[t]), maxd, maxl);
-            cr_expect(maxd < 1e-4 * (1 + maxl), "%s %s: max diff %g (max logit %g)", ARCHS[a],
-                      kern_wtype_name(TYPES[t]), maxd, maxl);
-            cr_expect(maxl > 0.1, "logits are not degenerate");
-            ref_free(&R);
-            free(eng);
-            free(ref);
-            kern_model_free(m);
+            snprintf(label, sizeof label, "%s %s", ARCHS[a], kern_wtype_name(TYPES[t]));
+            compare_with_reference(path, label, (int)TYPES[t]);
+            unlink(path);
+        }
+    }
+}
+
+/* The same with files from kern-gguf's `aria model synth` writer (its own
+ * tensor names, metadata keys, scales and tokenizer). */
+Test(model, engine_matches_float_reference_on_model_synth_files)
+{
+    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ1_0, KERN_WT_F16, KERN_WT_Q8_0};
+    for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
+        for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
+            char path[128], label[64];
+            tmp_path(path, sizeof path, "ksynth");
+            kern_synth_opts ko = {.arch = ARCHS[a],
+                                  .n_layer = 2,
+                                  .n_embd = 256,
+                                  .n_ff = 512,
+                                  .n_head = 4,
+                                  .n_head_kv = 2,
+                                  .n_vocab = 400,
+                                  .wtype = types[t],
+                                  .seed = 11 + a,
+                                  .scales = strcmp(ARCHS[a], "bitnet") == 0};
+            cr_assert_eq(kern_synth_write(&ko, path), 0, "%s", aria_err_msg());
+            snprintf(label, sizeof label, "synth %s %s", ARCHS[a], kern_wtype_name(types[t]));
+            compare_with_reference(path, label, (int)types[t]);
             unlink(path);
         }
     }
