@@ -69,6 +69,18 @@ static const cli_verb verbs[] = {
      "DIR defaults to <data dir>/ledger (data dir: $ARIA_HOME, else ~/.aria).\n"
      "ACCOUNT is an address or 64 hex digits. Rules and formats: docs/ledger.md.\n",
      cmd_ledger},
+    {"wallet", "create and inspect the keystore (new, show, address, change-passphrase)",
+     "usage: aria wallet <subcommand> [--file F] [options]\n"
+     "  new [--no-passphrase] [--testnet]   create a keystore with a fresh random key\n"
+     "                                      (refuses to overwrite an existing file)\n"
+     "  show [--testnet]                    address, account id, encryption key\n"
+     "  address [--testnet]                 the address only\n"
+     "  change-passphrase [--no-passphrase] re-encrypt (atomic replace)\n"
+     "F defaults to <data dir>/wallet.key (data dir: $ARIA_HOME, else ~/.aria).\n"
+     "Passphrase: $ARIA_PASSPHRASE (new one for change-passphrase: $ARIA_NEW_PASSPHRASE),\n"
+     "else a no-echo prompt on the terminal. --testnet prints 'tart1...' addresses.\n"
+     "Argon2id cost for new files: $ARIA_KEYSTORE_KDF (docs/wallet.md).\n",
+     cmd_wallet},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 

@@ -37,4 +37,14 @@ int cmd_node(int argc, char **argv);
 int cmd_ledger(int argc, char **argv); /* cmd_ledger.c: aria ledger ... */
 int cmd_run(int argc, char **argv);
 
+/* cmd_wallet.c: aria wallet new|show|address|change-passphrase */
+int cmd_wallet(int argc, char **argv);
+/* cmd_wallet.c helpers for verbs that sign (balance, send, node):
+ * <data dir>/wallet.key, data dir = $ARIA_HOME else ~/.aria; and opening a
+ * keystore (file NULL = default) with the passphrase from ARIA_PASSPHRASE
+ * or a /dev/tty prompt. *out is freed with wallet_free. */
+struct wallet;
+int cmd_wallet_default_path(char *out, size_t size) ARIA_MUST_CHECK;
+int cmd_wallet_open(const char *file, struct wallet **out) ARIA_MUST_CHECK;
+
 #endif

@@ -64,7 +64,7 @@ wallet__ctx(void)
 const char *
 wallet_backend_version(void)
 {
-    return "libsodium " SODIUM_VERSION_STRING ", libsecp256k1";
+    return sodium_version_string(); /* cmd_version prints "libsodium %s" */
 }
 
 __attribute__((noinline)) void
