@@ -144,10 +144,11 @@ ref_best(const sched_offer *o, const sched_bid *bids, const kind *ks, int n, con
     return best;
 }
 
-/* Run one input through the requester: every award in order (each refused
- * in turn) must be the brute-force optimum of the bids left. */
+/* Run one input through the requester: bid i comes from provider i + 1 and
+ * bids arrive rotated by `rot`. Every award in order (each refused in
+ * turn) must be the brute-force optimum of the bids left. */
 static void
-check_case(const int *kinds, int n, uint32_t job)
+check_case(const int *kinds, int n, int rot, uint32_t job)
 {
     sched_offer o = t_offer(job);
     sched_req_config cfg;
@@ -155,73 +156,78 @@ check_case(const int *kinds, int n, uint32_t job)
     cfg.max_awards = SCHED_REQ_MAX_AWARDS;
     cfg.max_auctions = 1;
     sched_req *r = NULL;
-    cr_assert_eq(sched_req_new(&o, &cfg, &r), 0);
+    CHECK(sched_req_new(&o, &cfg, &r) == 0, "new");
     sched_actions out = {0};
-    cr_assert_eq(sched_req_start(r, 0, &out), 0);
+    CHECK(sched_req_start(r, 0, &out) == 0, "start");
     sched_bid bids[6];
     kind ks[6];
     bool used[6] = {false};
     for (int i = 0; i < n; i++) {
         ks[i] = kind_of(kinds[i]);
         bids[i] = t_bid(&o, (uint32_t)i + 1, ks[i].price, ks[i].tps, ks[i].queue);
+    }
+    for (int j = 0; j < n; j++) {
+        int i = (j + rot) % n;
         sched_actions_clear(&out);
         int rc = sched_req_on_bid(r, &bids[i], ks[i].rep, 10, &out);
-        cr_assert_eq(rc, ks[i].price <= o.max_price_micro ? 0 : SCHED_IGNORED);
-        cr_assert_eq(out.n, 0);
+        CHECK(rc == (ks[i].price <= o.max_price_micro ? 0 : SCHED_IGNORED), "bid %d rc %d", i, rc);
+        CHECK(out.n == 0, "a bid produced actions");
     }
     sched_actions_clear(&out);
-    cr_assert_eq(sched_req_tick(r, 500, &out), 0);
+    CHECK(sched_req_tick(r, 500, &out) == 0, "tick");
     for (;;) {
         int want = ref_best(&o, bids, ks, n, used);
         const sched_action *aw = t_find(&out, SCHED_ACT_AWARD, 0);
         if (want < 0) {
-            cr_assert_null(aw);
+            CHECK(aw == NULL, "award with no eligible bid left");
             const sched_action *end = t_find(&out, SCHED_ACT_END, 0);
-            cr_assert_not_null(end);
-            cr_assert_eq(end->u.end.paid_micro, 0);
-            cr_assert_eq(t_count(&out, SCHED_ACT_PULL) + t_count(&out, SCHED_ACT_SETTLE), 0);
+            CHECK(end != NULL, "no END");
+            CHECK(end->u.end.paid_micro == 0, "credits spent");
+            CHECK(t_count(&out, SCHED_ACT_PULL) + t_count(&out, SCHED_ACT_SETTLE) == 0, "paid");
             break;
         }
-        cr_assert_not_null(aw, "expected an award to bid %d", want);
-        cr_assert_arr_eq(aw->u.award.provider, bids[want].provider, 32,
-                         "award went elsewhere than the optimum (bid %d of %d)", want, n);
-        cr_assert_eq(aw->u.award.price_micro, bids[want].price_micro);
+        CHECK(aw != NULL, "expected an award to bid %d of %d", want, n);
+        CHECK(memcmp(aw->u.award.provider, bids[want].provider, 32) == 0,
+              "award went to provider %u, the optimum is bid %d (provider %d) of %d",
+              aw->u.award.provider[1], want, want + 1, n);
+        CHECK(aw->u.award.price_micro == bids[want].price_micro, "award price");
         used[want] = true;
         sched_award_reply no = t_reply(&o, (uint32_t)want + 1, false);
         sched_actions_clear(&out);
-        cr_assert_eq(sched_req_on_award_reply(r, &no, 20, &out), 0);
+        CHECK(sched_req_on_award_reply(r, &no, 20, &out) == 0, "reply");
     }
-    cr_assert_eq(sched_req_get_state(r), SCHED_REQ_FAILED);
+    CHECK(sched_req_get_state(r) == SCHED_REQ_FAILED, "state");
     sched_req_info info;
     sched_req_get_info(r, &info);
-    cr_assert_eq(info.paid_micro, 0);
+    CHECK(info.paid_micro == 0, "paid");
     sched_req_free(r);
 }
 
-Test(winner, award_order_matches_brute_force_on_all_inputs_up_to_six_bids, .timeout = 240)
+/* Every multiset of n <= 6 kinds (nondecreasing sequences k[0] <= k[1] ...
+ * over all 24 kinds: sum over n of C(23 + n, n) = C(30, 6) = 593,775
+ * inputs), each arriving in a rotation that changes with the input.
+ * Provider ids follow position, so the tie-break hash order varies too. */
+static long
+enumerate(int *k, int depth, int n, int from, long count)
 {
-    /* Every sequence of n kinds for n <= 4 over all 24 kinds; for n = 5 and
-     * 6 the 12 kinds with queue 0 and price <= 150 (every price, tps and
-     * reputation tie still occurs). Provider ids follow arrival position,
-     * so the hash order varies with the arrangement too. */
-    int k[6];
-    uint32_t job = 0;
-    for (int n = 0; n <= 6; n++) {
-        int dom = n <= 4 ? KINDS : 12;
-        long total = 1;
-        for (int i = 0; i < n; i++)
-            total *= dom;
-        for (long c = 0; c < total; c++) {
-            long x = c;
-            for (int i = 0; i < n; i++) {
-                int d = (int)(x % dom);
-                x /= dom;
-                /* for the small domain: kinds 0..5 (rep 0) and 12..17 (rep 1), queue 0 */
-                k[i] = dom == KINDS ? d : (d < 6 ? d : d + 6);
-            }
-            check_case(k, n, job++ % 7);
-        }
+    if (depth == n) {
+        check_case(k, n, n ? (int)(count % n) : 0, (uint32_t)(count % 7));
+        return count + 1;
     }
+    for (int v = from; v < KINDS; v++) {
+        k[depth] = v;
+        count = enumerate(k, depth + 1, n, v, count);
+    }
+    return count;
+}
+
+Test(winner, award_order_matches_brute_force_on_all_inputs_up_to_six_bids, .timeout = 600)
+{
+    int k[6] = {0};
+    long count = 0;
+    for (int n = 0; n <= 6; n++)
+        count = enumerate(k, 0, n, 0, count);
+    cr_assert_eq(count, 593775);
 }
 
 Test(winner, winner_does_not_depend_on_arrival_order)
@@ -233,20 +239,22 @@ Test(winner, winner_does_not_depend_on_arrival_order)
     uint8_t first[32];
     bool have = false;
     for (int count = 0; count < 720; count++) {
-        sched_req *r = t_req_started(&o, NULL, 0);
+        sched_req *r = NULL;
+        CHECK(sched_req_new(&o, NULL, &r) == 0, "new");
         sched_actions out = {0};
+        CHECK(sched_req_start(r, 0, &out) == 0, "start");
         for (int i = 0; i < 6; i++) {
             sched_bid b = t_bid(&o, (uint32_t)perm[i] + 1, 60, 100, 0);
-            cr_assert_eq(sched_req_on_bid(r, &b, perm[i] < 3 ? 1 : 0, 1, &out), 0);
+            CHECK(sched_req_on_bid(r, &b, perm[i] < 3 ? 1 : 0, 1, &out) == 0, "bid");
         }
-        cr_assert_eq(sched_req_tick(r, 500, &out), 0);
+        CHECK(sched_req_tick(r, 500, &out) == 0, "tick");
         const sched_action *aw = t_find(&out, SCHED_ACT_AWARD, 0);
-        cr_assert_not_null(aw);
+        CHECK(aw != NULL, "no award");
         if (!have)
             memcpy(first, aw->u.award.provider, 32);
         have = true;
-        cr_assert_arr_eq(aw->u.award.provider, first, 32);
-        cr_assert_lt(aw->u.award.provider[1], 4, "a reputation-1 provider wins");
+        CHECK(memcmp(aw->u.award.provider, first, 32) == 0, "order %d changed the winner", count);
+        CHECK(aw->u.award.provider[1] < 4, "a reputation-1 provider wins");
         sched_req_free(r);
         /* next permutation (lexicographic) */
         int i = 4;
