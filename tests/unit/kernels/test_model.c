@@ -395,3 +395,63 @@ Test(model, every_ternary_format_and_ternarized_f32_give_identical_logits)
     free(base);
     free(other);
 }
+
+static int
+count_cb(void *ud, int32_t id, const float *logits, const char *text, size_t len)
+{
+    ARIA_UNUSED(logits);
+    ARIA_UNUSED(text);
+    ARIA_UNUSED(len);
+    int32_t *ids = ud;
+    if (id >= 0)
+        ids[ids[0]++ + 1] = id;
+    return 0;
+}
+
+Test(model, generation_stops_at_eos_unless_ignored)
+{
+    char path[128];
+    tmp_path(path, sizeof path, "eos");
+    synth_opts so = small_opts("bitnet-25", KERN_WT_TQ2_0, 41);
+    cr_assert_eq(synth_write(path, &so), 0);
+    kern_model *m = NULL;
+    cr_assert_eq(kern_model_load(path, NULL, &m), 0, "%s", aria_err_msg());
+    kern_ctx *c = NULL;
+    cr_assert_eq(kern_ctx_new(m, 32, 1, &c), 0);
+    kern_gen_params gp = {.n_predict = 5};
+    kern_sample_params_default(&gp.sample);
+    gp.sample.temp = 0;
+    int32_t got[16] = {0};
+    kern_gen_result res;
+    cr_assert_eq(kern_generate(c, PROMPT, N_PROMPT, &gp, count_cb, got, &res), 0);
+    cr_assert_eq(res.reason, KERN_STOP_LENGTH);
+    cr_assert_eq(got[0], 5);
+    int32_t third = got[3];
+    kern_ctx_free(c);
+    kern_model_free(m);
+
+    /* Same model with EOS = the third greedy token: generation stops there. */
+    so.eos_id = third;
+    cr_assert_eq(synth_write(path, &so), 0);
+    cr_assert_eq(kern_model_load(path, NULL, &m), 0, "%s", aria_err_msg());
+    cr_expect_eq(kern_model_get_info(m)->eos_id, third);
+    cr_assert_eq(kern_ctx_new(m, 32, 1, &c), 0);
+    int32_t got2[16] = {0};
+    cr_assert_eq(kern_generate(c, PROMPT, N_PROMPT, &gp, count_cb, got2, &res), 0);
+    cr_expect_eq(res.reason, KERN_STOP_EOS);
+    int32_t first = 0; /* tokens before the first occurrence of the EOS id */
+    while (got[first + 1] != third)
+        first++;
+    cr_expect_eq(got2[0], first);
+    cr_expect_eq(res.n_generated, (uint32_t)first);
+    cr_expect(memcmp(got + 1, got2 + 1, (size_t)first * sizeof(int32_t)) == 0);
+    kern_ctx_truncate(c, 0);
+    gp.ignore_eos = true;
+    int32_t got3[16] = {0};
+    cr_assert_eq(kern_generate(c, PROMPT, N_PROMPT, &gp, count_cb, got3, &res), 0);
+    cr_expect_eq(res.reason, KERN_STOP_LENGTH);
+    cr_expect(memcmp(got, got3, 6 * sizeof(int32_t)) == 0);
+    kern_ctx_free(c);
+    kern_model_free(m);
+    unlink(path);
+}

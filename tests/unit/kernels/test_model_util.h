@@ -24,9 +24,10 @@ typedef struct synth_opts {
     kern_wtype etype; /* embedding type (F16 or F32) */
     uint32_t n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab;
     uint64_t seed;
-    bool scales; /* bitnet: per-projection .scale tensors */
-    bool output; /* llama: separate output.weight (F16) */
-    int corrupt; /* 1: no block_count, 2: attn_k wrong shape, 3: no ffn_sub_norm */
+    bool scales;    /* bitnet: per-projection .scale tensors */
+    bool output;    /* llama: separate output.weight (F16) */
+    int corrupt;    /* 1: no block_count, 2: attn_k wrong shape, 3: no ffn_sub_norm */
+    int32_t eos_id; /* > 0: write tokenizer.ggml.eos_token_id (no tokenizer) */
 } synth_opts;
 
 static inline uint64_t
@@ -137,6 +138,9 @@ synth_write(const char *path, const synth_opts *o)
     KV(kern_gguf_writer_add_f32, "rope.freq_base", 10000.0f);
     KV(kern_gguf_writer_add_f32, "attention.layer_norm_rms_epsilon", 1e-5f);
 #undef KV
+    if (o->eos_id > 0 &&
+        (rc = kern_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)o->eos_id)) < 0)
+        goto out;
     if ((rc = tsyn_tensor(w, &k, "token_embd.weight", o->etype, o->n_embd, o->n_vocab, &st, 2, 0)) <
             0 ||
         (rc = tsyn_tensor(w, &k, "output_norm.weight", KERN_WT_F32, o->n_embd, 1, &st, 1, 0)) < 0)
