@@ -18,6 +18,12 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* Software prefetch distance for the streaming (decode) kernels. Weights are
+ * one contiguous stream per task; reading 16 KiB ahead keeps enough misses
+ * in flight: measured on the bitnet-large weight sweep (1 thread, CPU time)
+ * ~11-12 GB/s without, ~15-17 GB/s with 8-16 KiB. */
+#define PF_DIST 16384
+
 static inline int32_t
 ld32(const void *p)
 {
@@ -115,6 +121,9 @@ tmat_tiles2(const kern_tmat *m, const int8_t *q, size_t tile, __m512i *res0, __m
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (size_t k = 0; k < nk; k++) {
+        /* the pair p0, p1 is one region of 2 * tb bytes read at 128 B per k */
+        _mm_prefetch((const char *)p0 + 128 * k + PF_DIST, _MM_HINT_T0);
+        _mm_prefetch((const char *)p0 + 128 * k + 64 + PF_DIST, _MM_HINT_T0);
         const int8_t *qk = q + 16 * k;
         __m512i q0 = _mm512_set1_epi32(ld32(qk)), q1 = _mm512_set1_epi32(ld32(qk + 4));
         __m512i q2 = _mm512_set1_epi32(ld32(qk + 8)), q3 = _mm512_set1_epi32(ld32(qk + 12));
@@ -143,6 +152,7 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
     const uint8_t *p0 = m->data + tile * tb;
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t k = 0; k < nk; k++) {
+        _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T0);
         const int8_t *qk = q + 16 * k;
         __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
         UNPACK4(w, u0, u1, u2, u3);
@@ -262,6 +272,10 @@ i8mat_matvec_avx512(const kern_i8mat *m, const kern_acts *a, float *out, size_t 
         const int8_t *p0 = m->data + t * tb, *p1 = two ? p0 + tb : p0;
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
         for (size_t k = 0; k < nk; k += 2) {
+            _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T0);
+            _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
+            _mm_prefetch((const char *)p1 + 64 * k + PF_DIST, _MM_HINT_T0);
+            _mm_prefetch((const char *)p1 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
             __m512i x0 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k)), flip);
             __m512i x1 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 4)), flip);
             a0 = _mm512_dpbusd_epi32(a0, x0, _mm512_load_si512(p0 + 64 * k));
