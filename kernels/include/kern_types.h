@@ -21,10 +21,10 @@
  *    7..6, 5..4, 3..2, 1..0. The whole tensor (rows one after another, each
  *    row a multiple of 128) is one run of blocks, followed by ONE float32
  *    scale at byte n/4 and padding: a tensor of n weights occupies
- *    n/4 + 32 bytes (bitnet.cpp's ggml_nbytes: nbytes/4 + 32). Code 3
- *    decodes to 0 (bitnet.cpp's kernels treat it as 2-1 = +1 in dot products
- *    but never write it); our dequantizer maps it to 0 and the GGUF reader does
- *    not check codes.
+ *    n/4 + 32 bytes (bitnet.cpp's ggml_nbytes: nbytes/4 + 32). Code 3 is
+ *    never written; it decodes to +2 (bitnet.cpp's code-1 arithmetic), so a
+ *    consumer checking for ternary rows rejects it. The GGUF reader does not
+ *    check codes.
  *
  * Thread safety: everything here is pure and reentrant.
  */

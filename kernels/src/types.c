@@ -295,7 +295,8 @@ dequant_tq2_block(const uint8_t *b, float *y)
 static void
 dequant_i2s_block(const uint8_t *b, float *y, float scale)
 {
-    static const float code_val[4] = {-1.0f, 0.0f, 1.0f, 0.0f};
+    /* code 3 is never written; it decodes as bitnet.cpp computes it (3-1) */
+    static const float code_val[4] = {-1.0f, 0.0f, 1.0f, 2.0f};
     for (int g = 0; g < 4; g++)
         for (int j = 0; j < 32; j++)
             y[32 * g + j] = code_val[(b[j] >> (6 - 2 * g)) & 3] * scale;

@@ -224,7 +224,7 @@ Test(types, i2s_every_byte_value_unpacks_high_bits_first)
 {
     uint8_t blk[32];
     float out[128];
-    static const float val[4] = {-1, 0, 1, 0};
+    static const float val[4] = {-1, 0, 1, 2};
     for (int b = 0; b < 256; b++) {
         fill_block_bytes(KERN_WT_I2_S, (uint8_t)b, blk);
         kern_dequant_row(KERN_WT_I2_S, blk, out, 128, 2.5f);
