@@ -428,12 +428,7 @@ int
 sched_req_cancel(sched_req *r, uint64_t now_ms, sched_actions *out)
 {
     req_now(r, now_ms);
-    if (r->state == SCHED_REQ_NEW) {
-        r->state = SCHED_REQ_CANCELED;
-        r->end_reason = SCHED_END_CANCELED;
-        return 0;
-    }
-    if (!req_active(r))
+    if (sched_req_is_over(r))
         return SCHED_IGNORED;
     req_leave(r, out);
     req_end(r, SCHED_REQ_CANCELED, SCHED_END_CANCELED, out);

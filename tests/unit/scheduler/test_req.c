@@ -451,8 +451,13 @@ Test(req, cancel_in_every_state)
     /* new */
     sched_req *r = NULL;
     cr_assert_eq(sched_req_new(&o, NULL, &r), 0);
+    sched_actions_clear(&out);
     cr_assert_eq(sched_req_cancel(r, 0, &out), 0);
     cr_assert_eq(sched_req_get_state(r), SCHED_REQ_CANCELED);
+    cr_assert_eq(out.n, 1);
+    cr_assert_eq(out.a[0].kind, SCHED_ACT_END);
+    cr_assert_eq(out.a[0].u.end.reason, SCHED_END_CANCELED);
+    cr_assert_eq(sched_req_start(r, 1, &out), ARIA_ESTATE);
     sched_req_free(r);
     /* collecting */
     r = t_req_started(&o, NULL, 0);
