@@ -11,8 +11,8 @@
  *    several threads at once.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <secp256k1_schnorrsig.h>
 #include <sodium.h>
@@ -33,12 +33,21 @@ _Static_assert(WALLET_SEAL_OVERHEAD ==
 #define WALLET_SIGN_BURN_BYTES 4096
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static secp256k1_context *g_ctx; /* read-only after init */
+static secp256k1_context *g_ctx;   /* read-only after init */
+static atomic_uint g_fork_gen = 1; /* bumped in every child after fork */
+
+static void
+on_fork_child(void)
+{
+    atomic_fetch_add_explicit(&g_fork_gen, 1, memory_order_relaxed);
+}
 
 static void
 init_once(void)
 {
     if (sodium_init() < 0)
+        return;
+    if (pthread_atfork(NULL, NULL, on_fork_child) != 0)
         return;
     secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     if (!ctx)
@@ -257,18 +266,19 @@ tagged_hash(const char *purpose, const void *msg, size_t len, uint8_t out[32])
 typedef struct aux_rng {
     uint8_t key[crypto_stream_chacha20_KEYBYTES];
     uint64_t ctr;
-    pid_t pid;
+    unsigned gen; /* g_fork_gen when keyed; 0 = not yet */
 } aux_rng;
 static _Thread_local aux_rng t_aux;
 
 static void
 aux_random(uint8_t out[32])
 {
-    pid_t pid = getpid();
-    if (t_aux.pid != pid) {
+    /* getpid() is a system call on every sign; a fork counter is not */
+    unsigned gen = atomic_load_explicit(&g_fork_gen, memory_order_relaxed);
+    if (t_aux.gen != gen) {
         randombytes_buf(t_aux.key, sizeof t_aux.key);
         t_aux.ctr = 0;
-        t_aux.pid = pid;
+        t_aux.gen = gen;
     }
     uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
     aria_store_u64le(nonce, t_aux.ctr++);
