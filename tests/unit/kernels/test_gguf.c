@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kern_gguf.h"
@@ -813,4 +814,68 @@ Test(gguf_bad, allocation_failures_are_reported_cleanly, .init = make_valid, .fi
         cr_assert_eq(rc, ARIA_ENOMEM, "n=%ld rc=%d %s", n, rc, aria_err_msg());
     }
     cr_assert_fail("open never succeeded under failure injection");
+}
+
+/* ------------------------------------------------------------------ */
+/* The CLI: aria model synth / info                                     */
+/* ------------------------------------------------------------------ */
+
+static int
+run_cmd(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(gguf_cli, synth_then_info_prints_shapes_params_and_memory, .init = mk_tmpdir,
+     .fini = rm_tmpdir)
+{
+    const char *bin = getenv("ARIA_BIN");
+    cr_assert_not_null(bin, "ARIA_BIN not set");
+    static char out[1 << 16];
+    char cmd[1024], p[128];
+    tpath(p, sizeof p, "cli.gguf");
+    aria_snprintf(cmd, sizeof cmd,
+                  "'%s' model synth --arch bitnet-b1.58 --layers 2 --embd 256 --ff 512 --heads 4 "
+                  "--kv-heads 2 --vocab 512 --type tq1_0 --seed 9 -o '%s' 2>&1",
+                  bin, p);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    aria_snprintf(cmd, sizeof cmd, "'%s' model info --ctx 1024 '%s' 2>&1", bin, p);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "architecture: bitnet-b1.58"), "%s", out);
+    cr_assert(strstr(out, "blk.1.ffn_down.weight"), "%s", out);
+    cr_assert(strstr(out, "tq1_0  [512, 256]"), "%s", out);
+    cr_assert(strstr(out, "model gpt2, pre llama-bpe, 512 tokens"), "%s", out);
+    /* params: embd 256*512 + norms (256 + 2*(256+256+512)) + 2 layers of
+     * (q 256*256 + k,v 2*256*128 + o 256*256 + gate,up 2*256*512 + down 512*256) */
+    uint64_t params = 256 * 512 + 256 + 2 * (256 + 256 + 256 + 512) +
+                      2 * (65536 + 2 * 32768 + 65536 + 2 * 131072 + 131072);
+    char want[96];
+    aria_snprintf(want, sizeof want, "parameters: %llu ", (unsigned long long)params);
+    cr_assert(strstr(out, want), "want '%s' in %s", want, out);
+    /* KV at ctx 1024, f16: 2 * 2 layers * 1024 * 2 kv heads * 64 * 2 bytes */
+    aria_snprintf(want, sizeof want, "KV cache (f16):         %d bytes", 2 * 2 * 1024 * 2 * 64 * 2);
+    cr_assert(strstr(out, want), "want '%s' in %s", want, out);
+
+    aria_snprintf(cmd, sizeof cmd, "'%s' model 2>&1", bin);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 2);
+    aria_snprintf(cmd, sizeof cmd, "'%s' model frob 2>&1", bin);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 2);
+    aria_snprintf(cmd, sizeof cmd,
+                  "'%s' model synth --arch bitnet --layers 1 --embd 200 --ff 256 --heads 4 "
+                  "--vocab 300 --type tq2_0 --seed 1 -o '%s' 2>&1",
+                  bin, p);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "multiples of 256"), "%s", out);
+    spit(p,
+         "GGUF\x03\0\0\0\x01\0\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\x7f"
+         "abcd",
+         28);
+    aria_snprintf(cmd, sizeof cmd, "'%s' model info '%s' 2>&1", bin, p);
+    cr_assert_eq(run_cmd(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "gguf:") && strstr(out, "offset"), "%s", out);
 }
