@@ -9,9 +9,11 @@
  *    of entries known, never of their arrival order.
  *  - Total supply is constant: live balances + live sends not yet live-received
  *    + unclaimed genesis allocations == the genesis total. No balance is negative.
- *  - Every send is received at most once per chain prefix; a fork (two valid
- *    entries with the same account and seq) freezes the account at that seq and
- *    voids every entry that depends on a forked one.
+ *  - Every send is received at most once per chain; a fork (two entries signed
+ *    by one account for the same seq, whatever their content) freezes the
+ *    account at that seq and voids every entry that depends on a forked one.
+ *    An entry rejected at its chain's next position is kept as a witness, so
+ *    the order "rejected, then another" also counts as a fork.
  *  - An apply call changes the database atomically: all of a batch's accepted
  *    entries are committed together, or nothing is (ARIA_EFULL, ARIA_EIO).
  *  - LMDB runs in its default durable mode; an LMDB file received from a peer
@@ -188,7 +190,7 @@ typedef enum ledger_reason {
     LEDGER_APPLIED = 0,    /* in its chain now */
     LEDGER_HELD,           /* predecessor or a referenced send is missing: held */
     LEDGER_DUPLICATE,      /* already known (replay) */
-    LEDGER_FORK,           /* valid but conflicts with a known entry: fork proof stored */
+    LEDGER_FORK,           /* a second signed entry for a known position: fork proof stored */
     LEDGER_FROZEN,         /* account frozen by a fork at or below this seq: ignored */
     LEDGER_MALFORMED,      /* does not decode, or non-canonical bytes */
     LEDGER_OVERSIZE,       /* too long, or a field over its limit */
