@@ -493,3 +493,70 @@ Test(ledger_adversarial, batch_applies_the_good_and_rejects_the_bad)
     aria_free(bad.p);
     aria_free(ok.p);
 }
+
+typedef struct proof {
+    uint8_t *a, *b;
+    size_t an, bn;
+} proof;
+
+static int
+grab_fork(void *ctx, const uint8_t account[32], uint64_t seq, const uint8_t *a, size_t an,
+          const uint8_t *b, size_t bn)
+{
+    ARIA_UNUSED(account);
+    ARIA_UNUSED(seq);
+    proof *p = ctx;
+    p->a = aria_alloc(an);
+    p->b = aria_alloc(bn);
+    memcpy(p->a, a, an);
+    memcpy(p->b, b, bn);
+    p->an = an;
+    p->bn = bn;
+    return 1;
+}
+
+Test(ledger_adversarial, exported_fork_proof_freezes_the_account_on_another_node)
+{
+    tl_bytes g = tl_genesis_entry(&w, 0, 1000);
+    tl_bytes x = tl_send(&w, 0, 1, g.id, 1, 10, false, 0);
+    tl_bytes y = tl_send(&w, 0, 1, g.id, 2, 20, false, 0);
+    /* node 1 (L) sees the fork */
+    cr_assert_eq(ledger_apply(L, g.p, g.n, NULL), 0);
+    cr_assert_eq(ledger_apply(L, x.p, x.n, NULL), 0);
+    cr_assert_eq(ledger_apply(L, y.p, y.n, NULL), ARIA_ESTATE);
+    proof p = {0};
+    cr_assert_eq(ledger_forks(L, grab_fork, &p), 1);
+    /* node 2 only had the honest-looking branch y; the proof arrives */
+    char dir2[256];
+    tl_tmpdir(dir2, sizeof dir2, "adv2");
+    ledger_options o;
+    aria_clock_manual clk2;
+    tl_options(&o, &clk2);
+    ledger *l2;
+    cr_assert_eq(ledger_open(dir2, w.g, &o, &l2), 0);
+    cr_assert_eq(ledger_apply(l2, g.p, g.n, NULL), 0);
+    cr_assert_eq(ledger_apply(l2, y.p, y.n, NULL), 0);
+    ledger_account_info a;
+    cr_assert_eq(ledger_account(l2, w.id[0], &a), 0);
+    cr_assert_eq(a.balance, 980);
+    ledger_result r1, r2;
+    int rc1 = ledger_apply(l2, p.a, p.an, &r1), rc2 = ledger_apply(l2, p.b, p.bn, &r2);
+    cr_assert(r1.reason == LEDGER_FORK || r2.reason == LEDGER_FORK, "%s %s",
+              ledger_reason_name(r1.reason), ledger_reason_name(r2.reason));
+    ARIA_UNUSED(rc1);
+    ARIA_UNUSED(rc2);
+    cr_assert_eq(ledger_account(l2, w.id[0], &a), 0);
+    cr_assert_eq(a.frozen_seq, 1);
+    cr_assert_eq(a.balance, 1000);
+    uint8_t h1[32], h2[32];
+    cr_assert_eq(ledger_state_hash(L, h1), 0);
+    cr_assert_eq(ledger_state_hash(l2, h2), 0);
+    cr_assert_eq(memcmp(h1, h2, 32), 0);
+    ledger_close(l2);
+    tl_rmdir(dir2);
+    aria_free(p.a);
+    aria_free(p.b);
+    aria_free(g.p);
+    aria_free(x.p);
+    aria_free(y.p);
+}
