@@ -4,10 +4,9 @@
  * without a terminal fails at once with a clear message instead of hanging.
  *
  * Invariants: passphrase bytes live only in sodium_malloc memory; the
- * terminal's echo setting is restored on every path (including signals that
- * interrupt the read: SIGINT's default action ends the process, and the
- * terminal then keeps echo off, as with every no-echo prompt; we restore it
- * before returning in all other cases).
+ * terminal's echo setting is restored before returning on every path (a
+ * signal that kills the process mid-prompt leaves echo off, as with any
+ * no-echo prompt).
  */
 #include <errno.h>
 #include <fcntl.h>
