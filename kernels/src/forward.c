@@ -145,10 +145,10 @@ att_one(const att_job *j, size_t t, size_t h, float *sc)
     size_t kvh = h / (I->n_head / I->n_head_kv);
     uint32_t p = j->p0 + (uint32_t)t;
     bool f16 = c->o.kv_type == KERN_KV_F16;
-    float qv[512], kr[512];
+    float qv[KERN_MAX_HEAD_DIM], kr[KERN_MAX_HEAD_DIM];
     float *o = c->att + t * nq + h * D;
     const float *qs = c->q + t * nq + h * D;
-    ARIA_ASSERT(D <= 512);
+    ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM); /* checked at load */
     for (size_t d = 0; d < D; d++)
         qv[d] = f16 ? round_f16(qs[d]) : qs[d];
     float kq_scale = 1.0f / sqrtf((float)D);

@@ -205,7 +205,32 @@ mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
     if (rc < 0)
         goto done;
     w->kind = ENG_MAT_TERNARY;
-    for (uint64_t r = 0; r < rows; r++) {
+    if (t->type == KERN_WT_I2_S) {
+        /* Fast path: codes straight from the packed bytes (0/1/2 = -1/0/+1;
+         * 3 never written, read as 0 like kern_dequant_row), one scale. */
+        static const int8_t code_val[4] = {-1, 0, 1, 0};
+        if (!(i2s == i2s) || i2s > 3.0e38f || i2s < -3.0e38f) {
+            rc = aria_errf(ARIA_EPROTO, "model %s: tensor '%s' has a non-finite i2_s scale",
+                           L->path, t->name);
+            goto done;
+        }
+        float sc = i2s < 0 ? -i2s : i2s;
+        for (uint64_t r = 0; r < rows; r++) {
+            const uint8_t *src = (const uint8_t *)t->data + r * row_bytes;
+            for (uint64_t b = 0; b < cols / 128; b++)
+                for (int j = 0; j < 32; j++) {
+                    uint8_t byte = src[b * 32 + (uint64_t)j];
+                    int8_t *o = codes + b * 128 + (uint64_t)j;
+                    int8_t sg = i2s < 0 ? -1 : 1;
+                    o[0] = (int8_t)(sg * code_val[(byte >> 6) & 3]);
+                    o[32] = (int8_t)(sg * code_val[(byte >> 4) & 3]);
+                    o[64] = (int8_t)(sg * code_val[(byte >> 2) & 3]);
+                    o[96] = (int8_t)(sg * code_val[byte & 3]);
+                }
+            kern_tmat_set_row(&w->t, (size_t)r, codes, sc * post_scale);
+        }
+    }
+    for (uint64_t r = 0; t->type != KERN_WT_I2_S && r < rows; r++) {
         const uint8_t *src = (const uint8_t *)t->data + r * row_bytes;
         kern_dequant_row(t->type, src, row, (size_t)cols, i2s);
         float s = 0.0f;
@@ -231,7 +256,7 @@ mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
         }
         kern_tmat_set_row(&w->t, (size_t)r, codes, s * post_scale);
     }
-    L->m->info.resident_bytes += kern_tmat_bytes(&w->t) + rows * sizeof(float);
+    L->m->info.resident_bytes += kern_tmat_bytes(&w->t) + t->ne[1] * sizeof(float);
     drop_pages(t->data, t->nbytes);
 done:
     aria_free(row);
@@ -324,7 +349,8 @@ load_hparams(loader *L)
         return rc;
     HP_CHECK(kl == I->head_dim && vl == I->head_dim, "attention.key_length",
              "must equal embedding_length / head_count (other head sizes are not supported)");
-    HP_CHECK(I->head_dim % 2 == 0, "attention.head_count", "must give an even head size");
+    HP_CHECK(I->head_dim % 2 == 0 && I->head_dim <= KERN_MAX_HEAD_DIM, "attention.head_count",
+             "must give an even head size of at most 512");
     if ((rc = meta_u32(L, "rope.dimension_count", false, I->head_dim, &I->n_rot)) < 0)
         return rc;
     HP_CHECK(I->n_rot >= 2 && I->n_rot <= I->head_dim && I->n_rot % 2 == 0, "rope.dimension_count",

@@ -30,6 +30,9 @@ float kern_m_expf(float x);
 float kern_m_silu(float x);  /* x / (1 + e^-x), evaluated in double */
 float kern_m_relu2(float x); /* max(x, 0)^2 in float */
 
+/* Largest supported attention head size (stack buffers in forward.c). */
+#define KERN_MAX_HEAD_DIM 512
+
 /* ------------------------------------------------------------------ */
 /* Weights                                                              */
 /* ------------------------------------------------------------------ */
