@@ -41,8 +41,9 @@ if [ "${ARIA_SKIP_ASAN:-0}" != 1 ]; then
   # detect_leaks=1 so a leak fails the test; abort_on_error for a clear exit.
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
   run_suite asan build/asan -DCMAKE_BUILD_TYPE=Asan
-  unset ASAN_OPTIONS UBSAN_OPTIONS
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 fi
 
 if [ "${ARIA_SKIP_FUZZ:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then
