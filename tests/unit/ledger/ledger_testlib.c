@@ -197,6 +197,16 @@ tl_history_gen(const tl_world *w, tl_rng *r, size_t steps, unsigned fork_pct, tl
             /* fall through to a main-branch action at the same seq */
             roll = 100;
         }
+        if (roll >= 100 - (uint64_t)fork_pct / 2 && !forked[a]) {
+            /* A signed but invalid entry (overspend) at a's next position: a
+             * fork witness; a's next entry at that position is a fork. */
+            size_t to = (a + 1 + (size_t)tl_below(r, w->n - 1)) % w->n;
+            push(h, &cap, tl_send(w, a, h->len[a], head[a], to, h->balance[a] + 1, false, 0));
+            forked[a] = true;
+            h->has_fork = true;
+            h->has_witness = true;
+            roll = 100;
+        }
         if (roll < 55 && h->balance[a] > 0) {
             size_t to = (a + 1 + (size_t)tl_below(r, w->n - 1)) % w->n;
             uint64_t amt = 1 + tl_below(r, h->balance[a] < 1000 ? h->balance[a] : 1000);
@@ -424,7 +434,8 @@ tl_property_run(const tl_world *w, uint64_t seed, size_t histories, size_t steps
                 bool ok =
                     res.reason == LEDGER_APPLIED || res.reason == LEDGER_HELD ||
                     (h.has_fork && (res.reason == LEDGER_FORK || res.reason == LEDGER_FROZEN ||
-                                    res.reason == LEDGER_BAD_PREV));
+                                    res.reason == LEDGER_BAD_PREV)) ||
+                    (h.has_witness && res.reason == LEDGER_OVERSPEND);
                 if (!ok || rc != ledger_reason_error(res.reason)) {
                     aria_snprintf(msg, msg_size, "history %zu order %zu entry %zu: %s (%s)", hi, o,
                                   idx[k], ledger_reason_name(res.reason), aria_err_msg());

@@ -41,13 +41,16 @@ tl_bytes tl_send(const tl_world *w, size_t who, uint64_t seq, const uint8_t prev
 tl_bytes tl_receive(const tl_world *w, size_t who, uint64_t seq, const uint8_t prev[32],
                     const uint8_t (*srcs)[32], size_t n);
 
-/* A random valid history. Every entry is valid against its own prefix;
+/* A random history. Every entry is valid against its own prefix, except
+ * the witnesses below;
  * with fork_pct > 0 some accounts sign two entries at one seq (the second
- * branch's sends may be received by others). */
+ * branch's sends may be received by others) and, at half that rate, a signed
+ * overspend at their next seq (a fork witness). */
 typedef struct tl_history {
     size_t n;
     tl_bytes *e;
     bool has_fork;
+    bool has_witness; /* contains a signed overspend (a fork witness) */
     /* Model state without forks (meaningful when !has_fork). */
     uint64_t balance[TL_MAX_ACCTS];
     uint64_t len[TL_MAX_ACCTS];
