@@ -96,10 +96,11 @@ int kern_tok_new(const kern_tok_vocab *v, kern_tok **out) ARIA_MUST_CHECK;
  * "gpt2"), .tokens, .scores, .token_type, .merges, .pre, .bos_token_id,
  * .eos_token_id, .eot_token_id, .unknown_token_id, .padding_token_id,
  * .add_bos_token, .add_eos_token, .add_space_prefix. Missing optional keys
- * get llama.cpp's defaults (SPM: bos 1, eos 2, unk 0, add_bos true;
- * BPE: bos 11 / eos 11 for GPT-2-style, add_bos false unless the key says
- * otherwise; an eot id is also looked up by text: <|eot_id|>, <|im_end|>,
- * <|end|>, <end_of_turn>). ARIA_ENOTFOUND if the file has no tokenizer,
+ * get llama.cpp's defaults (SPM: bos 1, eos 2, unk 0, add_bos and
+ * add_space_prefix true; BPE: bos 11, eos 11, add_bos true only for the
+ * Llama-3-style pre-tokenizers; without an eot key the EOT is the token
+ * <|eot_id|>, <|im_end|>, <|end|> or <end_of_turn> if present). Special ids
+ * past the vocabulary are dropped (-1) with a warning. ARIA_ENOTFOUND if the file has no tokenizer,
  * ARIA_EUNSUPPORTED for another model kind (message names it), ARIA_EPROTO
  * for malformed arrays (message names the key and index). */
 int kern_tok_from_gguf(const kern_gguf *g, kern_tok **out) ARIA_MUST_CHECK;
@@ -117,8 +118,7 @@ int32_t kern_tok_eot(const kern_tok *t);
 int32_t kern_tok_unk(const kern_tok *t);
 int32_t kern_tok_pad(const kern_tok *t);
 bool kern_tok_adds_bos(const kern_tok *t);
-/* True for EOS, EOT and any CONTROL token the model treats as end of
- * generation (EOS or EOT ids); generation stops on these. */
+/* True for the EOS and EOT ids: generation stops on these. */
 bool kern_tok_is_eog(const kern_tok *t, int32_t id);
 /* Token type of id (UNDEFINED if out of range). */
 kern_tok_type kern_tok_type_of(const kern_tok *t, int32_t id);

@@ -40,14 +40,33 @@ print_piece(const kern_tok *t, int32_t id)
     char p[KERN_TOK_MAX_PIECE];
     int n = kern_tok_piece(t, id, true, p, sizeof p);
     putchar('"');
-    for (int i = 0; i < n && i < (int)sizeof p; i++) {
+    if (n > (int)sizeof p)
+        n = (int)sizeof p;
+    /* Complete UTF-8 characters print as they are; control characters,
+     * quotes and bytes that are not part of a valid sequence are escaped. */
+    for (int i = 0; i < n;) {
         unsigned char c = (unsigned char)p[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7F)
+        int len = c < 0x80             ? 1
+                  : (c & 0xE0) == 0xC0 ? 2
+                  : (c & 0xF0) == 0xE0 ? 3
+                  : (c & 0xF8) == 0xF0 ? 4
+                                       : 0;
+        bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xC2);
+        for (int k = 1; ok && k < len; k++)
+            ok = ((unsigned char)p[i + k] & 0xC0) == 0x80;
+        if (!ok) {
             printf("\\x%02x", c);
-        else
-            putchar(c);
+            i++;
+        } else if (c == '"' || c == '\\') {
+            printf("\\%c", c);
+            i++;
+        } else if (c < 0x20 || c == 0x7F) {
+            printf("\\x%02x", c);
+            i++;
+        } else {
+            fwrite(p + i, 1, (size_t)len, stdout);
+            i += len;
+        }
     }
     putchar('"');
 }
