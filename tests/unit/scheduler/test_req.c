@@ -573,3 +573,20 @@ Test(req, expired_bids_are_not_awarded_the_job_is_offered_again)
     t_req_ok(r);
     sched_req_free(r);
 }
+
+Test(req, allocation_failure_is_reported_not_fatal)
+{
+    sched_offer o = t_offer(50);
+    sched_req *r = (sched_req *)&o; /* must be reset to NULL */
+    aria_alloc_fail_after(1, false);
+    cr_assert_eq(sched_req_new(&o, NULL, &r), ARIA_ENOMEM);
+    aria_alloc_fail_after(0, false);
+    cr_assert_null(r);
+    sched_prov_config c;
+    sched_prov_config_default(&c);
+    sched_prov *p = (sched_prov *)&o;
+    aria_alloc_fail_after(1, false);
+    cr_assert_eq(sched_prov_new(&c, &p), ARIA_ENOMEM);
+    aria_alloc_fail_after(0, false);
+    cr_assert_null(p);
+}
