@@ -462,6 +462,33 @@ Test(gguf, synthetic_models_have_llamacpp_names_and_are_deterministic, .init = m
                          kern_wtype_name(types[ti]));
         kern_gguf_close(g);
     }
+    /* --scales (arch bitnet): weights stored with scale 1 plus a .scale
+     * tensor holding the scale the folded file multiplies in */
+    o.arch = "bitnet";
+    o.wtype = KERN_WT_TQ2_0;
+    o.scales = false;
+    cr_assert_eq(kern_synth_write(&o, p1), 0, "%s", aria_err_msg());
+    o.scales = true;
+    cr_assert_eq(kern_synth_write(&o, p2), 0, "%s", aria_err_msg());
+    kern_gguf *g2;
+    cr_assert_eq(kern_gguf_open(p1, &g), 0);
+    cr_assert_eq(kern_gguf_open(p2, &g2), 0);
+    cr_assert_null(kern_gguf_tensor_find(g, "blk.0.attn_q.scale"));
+    const kern_gguf_tensor *wf = kern_gguf_tensor_find(g, "blk.1.attn_v.weight");
+    const kern_gguf_tensor *wu = kern_gguf_tensor_find(g2, "blk.1.attn_v.weight");
+    const kern_gguf_tensor *ws = kern_gguf_tensor_find(g2, "blk.1.attn_v.scale");
+    cr_assert(wf && wu && ws && ws->type == KERN_WT_F32 && ws->n_elems == 1);
+    float scl;
+    kern_dequant_row(KERN_WT_F32, ws->data, &scl, 1, 0);
+    kern_dequant_row(wf->type, wf->data, ref, (size_t)wf->n_elems, 0);
+    kern_dequant_row(wu->type, wu->data, out, (size_t)wu->n_elems, 0);
+    for (uint64_t i = 0; i < wf->n_elems; i++)
+        cr_assert_eq(ref[i], out[i] * scl, "elem %llu", (unsigned long long)i);
+    kern_gguf_close(g);
+    kern_gguf_close(g2);
+    o.scales = false;
+    o.arch = "llama";
+
     /* option checks */
     o.n_embd = 200;
     cr_assert_eq(kern_synth_check(&o), ARIA_EINVAL);
