@@ -248,9 +248,10 @@ tmat_matmul_avx2(const kern_tmat *m, const kern_acts *a, float *out, size_t out_
     ARIA_ASSERT(a->cols == m->cols);
     size_t st = a->stride;
     size_t t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
-    for (size_t t0 = 0; t0 < a->n_tok; t0 += 2) {
-        const int8_t *qb = a->q + t0 * st;
-        for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
+    /* Tile outer, tokens inner: the tile stays in L1 for every token pair. */
+    for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
+        for (size_t t0 = 0; t0 < a->n_tok; t0 += 2) {
+            const int8_t *qb = a->q + t0 * st;
             size_t r = tile * KERN_TROWS;
             __m256i res[4];
             if (t0 + 1 < a->n_tok) {

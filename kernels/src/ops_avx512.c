@@ -237,9 +237,11 @@ tmat_matmul_avx512(const kern_tmat *m, const kern_acts *a, float *out, size_t ou
     check_range(m->rows, r0, r1);
     ARIA_ASSERT(a->cols == m->cols);
     size_t t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
-    for (size_t t0 = 0; t0 < a->n_tok; t0 += MM_NT) {
-        size_t nt = a->n_tok - t0 < MM_NT ? a->n_tok - t0 : MM_NT;
-        for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
+    /* Tile outer, tokens inner: a tile (cols/4 bytes) stays in L1 while every
+     * token block reads it; the activations stay in L2. */
+    for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
+        for (size_t t0 = 0; t0 < a->n_tok; t0 += MM_NT) {
+            size_t nt = a->n_tok - t0 < MM_NT ? a->n_tok - t0 : MM_NT;
             __m512i res[MM_NT];
             if (nt == MM_NT)
                 tmat_tile_tok8(m, a->q + t0 * a->stride, a->stride, tile, res);
