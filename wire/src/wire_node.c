@@ -29,14 +29,19 @@
 #include <nng/protocol/bus0/bus.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "wire.h"
 #include "wire_peers.h"
 #include "wire_seen.h"
 
-#define MOD           "wire"
-#define RECV_MARGIN   4096u /* nng's cap sits this far above ours so we see cap+1 and punish */
-#define RECV_POLL_MS  1000  /* receive timeout of every aio: re-armed on expiry */
+#define MOD          "wire"
+#define RECV_MARGIN  4096u /* nng's cap sits this far above ours so we see cap+1 and punish */
+#define RECV_POLL_MS 1000  /* socket receive timeout (synchronous receives) */
+/* Asynchronous receives that wait for the next frame re-arm after this long.
+ * Kept long: every expiry is an aio abort, and aborts racing a completion
+ * are where nng 1.5.2's close can hang (nanomsg/nng#1543). */
+#define AIO_IDLE_MS   30000
 #define SEND_TIMEOUT  2000
 #define SVC_PIPES_MAX 256u
 #define BANS_MAX      256u
@@ -155,6 +160,7 @@ struct wire_node {
     size_t npipes;
     uint32_t n_in, n_out, n_svc;
     ip_ban bans[BANS_MAX];
+    atomic_bool closing; /* wire_node_free started: receives are drained and dropped */
 
     /* owner thread */
     wire_seen *seen;
@@ -431,7 +437,10 @@ gossip_recv_cb(void *arg)
     int rv = nng_aio_result(n->grecv);
     if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
         return;
-    if (rv == 0) {
+    if (rv == 0 && atomic_load(&n->closing)) {
+        nng_msg_free(nng_aio_get_msg(n->grecv));
+        nng_aio_set_msg(n->grecv, NULL);
+    } else if (rv == 0) {
         nng_msg *m = nng_aio_get_msg(n->grecv);
         nng_pipe p = nng_msg_get_pipe(m);
         size_t len = nng_msg_len(m);
@@ -493,7 +502,7 @@ svc_cb(void *arg)
             nng_aio_set_msg(w->aio, NULL);
         }
         atomic_store(&w->state, W_RECV);
-        nng_aio_set_timeout(w->aio, RECV_POLL_MS);
+        nng_aio_set_timeout(w->aio, AIO_IDLE_MS);
         nng_ctx_recv(w->ctx, w->aio);
         return;
     }
@@ -879,7 +888,7 @@ static void
 worker_listen(svc_worker *w)
 {
     atomic_store(&w->state, W_RECV);
-    nng_aio_set_timeout(w->aio, RECV_POLL_MS);
+    nng_aio_set_timeout(w->aio, AIO_IDLE_MS);
     nng_ctx_recv(w->ctx, w->aio);
 }
 
@@ -1681,7 +1690,7 @@ wire_node_new(const wire_config *c, wire_node **out)
         rc = map_nng(rv, "wire: aio");
         goto fail;
     }
-    nng_aio_set_timeout(n->grecv, RECV_POLL_MS);
+    nng_aio_set_timeout(n->grecv, AIO_IDLE_MS);
     nng_recv_aio(n->gsock, n->grecv);
     n->announce_needed = true;
     *out = n;
@@ -1696,6 +1705,27 @@ wire_node_free(wire_node *n)
 {
     if (!n)
         return;
+    /* Shut the gossip side down in an order nng 1.5.2 survives under load:
+     * keep draining received frames (so no pipe is stuck handing a frame to
+     * a socket nobody reads), close every pipe, give the reaper a moment,
+     * and only then stop the receive and close the socket. */
+    atomic_store(&n->closing, true);
+    if (n->gsock_open) {
+        uint32_t ids[2048];
+        size_t k = 0;
+        pthread_mutex_lock(&n->mu);
+        for (size_t i = 0; i < n->npipes && k < ARIA_ARRAY_LEN(ids); i++)
+            if (n->pipes[i].id && n->pipes[i].gossip)
+                ids[k++] = n->pipes[i].id;
+        pthread_mutex_unlock(&n->mu);
+        for (size_t i = 0; i < k; i++) {
+            nng_pipe p = NNG_PIPE_INITIALIZER;
+            p.id = ids[i];
+            nng_pipe_close(p);
+        }
+        if (k)
+            nng_msleep(50);
+    }
     if (n->grecv)
         nng_aio_stop(n->grecv);
     for (uint32_t i = 0; n->workers && i < n->cfg.service_workers; i++)
@@ -1714,9 +1744,9 @@ wire_node_free(wire_node *n)
     }
     for (uint32_t i = 0; i < CONNS_MAX; i++)
         conn_close(&n->conns[i]);
-    for (uint32_t i = 0; n->slots && i < n->cfg.outbound_target; i++)
-        if (n->slots[i].used)
-            nng_dialer_close(n->slots[i].d);
+    /* The gossip dialers close with their socket: closing them first and
+     * the socket right after is the pattern that hangs nng 1.5.2's reaper
+     * (nanomsg/nng#1543). */
     if (n->gsock_open)
         nng_close(n->gsock);
     for (uint32_t i = 0; n->workers && i < n->cfg.service_workers; i++) {
