@@ -51,8 +51,16 @@ typedef struct node_backend {
      * EAGAIN / ENOTFOUND (no provider) → 503. */
     int (*submit)(void *ctx, const node_completion_req *req, node_stream *s);
     /* Fill /aria/v1/<what> (status, peers, jobs, balance, receipts); return
-     * ARIA_ENOTFOUND for an unknown `what`. */
-    int (*info)(void *ctx, const char *what, json_t *out);
+     * ARIA_ENOTFOUND for an unknown `what`. `account` is the `?account=`
+     * query argument (NULL when absent): the account asked about instead of
+     * the node's own. */
+    int (*info)(void *ctx, const char *what, const char *account, json_t *out);
+    /* POST /aria/v1/send: sign a send of `amount` credits from the node's
+     * account to `to` (an address or 64 hex digits) and apply it to the
+     * node's ledger; fill out with the entry id and the new balance.
+     * EINVAL (bad address or amount) → 400, EFUNDS → 402, EAGAIN (no ledger)
+     * → 503. */
+    int (*send)(void *ctx, const char *to, uint64_t amount, json_t *out);
     /* Append Prometheus text exposition to out. */
     void (*metrics)(void *ctx, aria_buf *out);
 } node_backend;

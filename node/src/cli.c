@@ -53,6 +53,7 @@ static const cli_verb verbs[] = {
     {"node", "run the node daemon (HTTP API, inference worker)",
      "usage: aria node run [--config FILE] [--data-dir DIR] [--model FILE] [--http HOST:PORT]\n"
      "                     [--threads N] [--capacity N] [--ctx N] [--log-level L]\n"
+     "                     [--genesis FILE] [--testnet]\n"
      "Runs the ARIA node. Settings come from the INI file (--config), then flags.\n"
      "Keys, defaults, files and ports: docs/operations.md. Stops cleanly on SIGINT/SIGTERM.\n",
      cmd_node},
@@ -76,6 +77,9 @@ static const cli_verb verbs[] = {
      "  show [--testnet]                    address, account id, encryption key\n"
      "  address [--testnet]                 the address only\n"
      "  change-passphrase [--no-passphrase] re-encrypt (atomic replace)\n"
+     "  balance [--node HOST:PORT] [--account ADDRESS]  the node's balance (via its API)\n"
+     "  send ADDRESS AMOUNT [--node HOST:PORT]          the node signs and applies a send\n"
+     "HOST:PORT defaults to $ARIA_NODE, else 127.0.0.1:8080.\n"
      "F defaults to <data dir>/wallet.key (data dir: $ARIA_HOME, else ~/.aria).\n"
      "Passphrase: $ARIA_PASSPHRASE (new one for change-passphrase: $ARIA_NEW_PASSPHRASE),\n"
      "else a no-echo prompt on the terminal. --testnet prints 'tart1...' addresses.\n"

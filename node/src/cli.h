@@ -46,5 +46,8 @@ int cmd_wallet(int argc, char **argv);
 struct wallet;
 int cmd_wallet_default_path(char *out, size_t size) ARIA_MUST_CHECK;
 int cmd_wallet_open(const char *file, struct wallet **out) ARIA_MUST_CHECK;
+/* cmd_wallet_node.c: aria wallet balance|send, through the local node's API. */
+int cmd_wallet_balance(int argc, char **argv);
+int cmd_wallet_send(int argc, char **argv);
 
 #endif

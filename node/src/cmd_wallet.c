@@ -253,7 +253,8 @@ static const struct {
     {"show", sub_show_full},
     {"address", sub_address},
     {"change-passphrase", sub_change_passphrase},
-    /* balance, send: added with the node (they need the ledger and the network) */
+    {"balance", cmd_wallet_balance}, /* cmd_wallet_node.c: through the local node */
+    {"send", cmd_wallet_send},
 };
 
 int

@@ -56,6 +56,7 @@ typedef struct {
 
 static const keydef keys[] = {
     PATH("node.data_dir", data_dir),
+    PATH("node.genesis", genesis),
     {"node.testnet", K_BOOL, offsetof(node_config, testnet), 0, 0},
     {"node.log_level", K_LEVEL, offsetof(node_config, log_level), 0, 0},
     STR("gossip.listen", gossip_listen),

@@ -18,6 +18,7 @@
 
 typedef struct node_config {
     char data_dir[NODE_CFG_PATH_MAX];    /* keystore, ledger, peers, logs */
+    char genesis[NODE_CFG_PATH_MAX];     /* genesis JSON; "" = use the stored ledger */
     char gossip_listen[256];             /* nng URL, e.g. tcp://127.0.0.1:7701 */
     char service_listen[256];            /* nng URL for direct messages */
     char http_listen[256];               /* host:port, loopback by default */

@@ -520,6 +520,45 @@ handle_completion(node_http *h, struct MHD_Connection *c, const char *body, size
     return send_json(c, 200, j);
 }
 
+/* POST /aria/v1/send {"to": ADDRESS, "amount": N}. */
+static enum MHD_Result
+handle_send(node_http *h, struct MHD_Connection *c, const char *body, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    char msg[300];
+    if (!root || !json_is_object(root)) {
+        snprintf(msg, sizeof msg, "request body is not a JSON object: %s",
+                 root ? "wrong type" : jerr.text);
+        json_decref(root);
+        return send_error(c, 400, "invalid_request_error", "invalid_request", msg);
+    }
+    json_t *to = json_object_get(root, "to"), *amount = json_object_get(root, "amount");
+    const char *bad = NULL;
+    if (!json_is_string(to))
+        bad = "'to' must be a string (an address or 64 hex digits)";
+    else if (!json_is_integer(amount) || json_integer_value(amount) <= 0)
+        bad = "'amount' must be a positive integer (credits)";
+    if (bad) {
+        json_decref(root);
+        return send_error(c, 400, "invalid_request_error", "invalid_request", bad);
+    }
+    json_t *out = json_object();
+    aria_err_clear();
+    int rc =
+        h->b->send(h->b->ctx, json_string_value(to), (uint64_t)json_integer_value(amount), out);
+    json_decref(root);
+    if (rc) {
+        json_decref(out);
+        unsigned st;
+        const char *type, *code;
+        map_error(rc, &st, &type, &code);
+        const char *m = aria_err_msg();
+        return send_error(c, st, type, code, *m ? m : aria_strerror(rc));
+    }
+    return send_json(c, 200, out);
+}
+
 /* ---- routing ---- */
 
 static enum MHD_Result
@@ -557,12 +596,18 @@ route(node_http *h, struct MHD_Connection *c, const char *url, const char *metho
         aria_buf_fini(&out);
         return r;
     }
+    if (!strcmp(url, "/aria/v1/send")) {
+        if (!post)
+            goto bad_method;
+        return handle_send(h, c, body, rq->body.len);
+    }
     if (!strncmp(url, "/aria/v1/", 9)) {
         if (!get)
             goto bad_method;
         json_t *out = json_object();
         aria_err_clear();
-        int rc = h->b->info(h->b->ctx, url + 9, out);
+        const char *account = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "account");
+        int rc = h->b->info(h->b->ctx, url + 9, account, out);
         if (rc == ARIA_ENOTFOUND && !*aria_err_msg()) {
             json_decref(out);
             goto not_found;

@@ -260,7 +260,14 @@ Test(node_http, bad_requests_get_openai_errors_and_the_node_keeps_serving)
                  "invalid_request");
     expect_error("GET", "/v1/completions", NULL, 405, "method_not_allowed");
     expect_error("GET", "/v2/nothing", NULL, 404, "not_found");
-    expect_error("GET", "/aria/v1/balance", NULL, 501, "not_implemented");
+    /* this node runs without a genesis: no keystore, no ledger (node_ledger
+     * tests the ledger-backed answers) */
+    expect_error("GET", "/aria/v1/balance", NULL, 503, "no_provider");
+    expect_error("GET", "/aria/v1/receipts", NULL, 503, "no_provider");
+    expect_error("POST", "/aria/v1/send", "{\"to\":\"x\",\"amount\":1}", 503, "no_provider");
+    expect_error("POST", "/aria/v1/send", "{\"to\":\"x\"}", 400, "invalid_request");
+    expect_error("GET", "/aria/v1/send", NULL, 405, "method_not_allowed");
+    expect_error("GET", "/aria/v1/peers", NULL, 501, "not_implemented");
     /* a body over the 1 MiB limit */
     size_t big = (2u << 20);
     char *b = malloc(big);

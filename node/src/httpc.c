@@ -1,0 +1,165 @@
+/*
+ * httpc.c — the CLI's HTTP/1.1 client to the local node (see httpc.h).
+ *
+ * Invariants: every socket is closed before return; the response is parsed
+ * only after the peer closed the connection, so a short read never yields a
+ * truncated body silently (Content-Length is checked when present).
+ */
+#include "httpc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int
+parse_hostport(const char *hp, struct sockaddr_in *sa)
+{
+    const char *colon = strrchr(hp, ':');
+    char host[64];
+    if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host)
+        return aria_errf(ARIA_EINVAL, "node address '%.100s' is not HOST:PORT", hp);
+    memcpy(host, hp, (size_t)(colon - hp));
+    host[colon - hp] = 0;
+    if (!strcmp(host, "localhost"))
+        snprintf(host, sizeof host, "127.0.0.1");
+    uint64_t port;
+    if (aria_parse_u64(colon + 1, 65535, "node port", &port) || port == 0)
+        return aria_errf(ARIA_EINVAL, "node address '%.100s': bad port", hp);
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return aria_errf(ARIA_EINVAL, "node address '%.100s': host must be an IPv4 address", hp);
+    return 0;
+}
+
+static int
+send_all(int fd, const char *p, size_t n, const char *hp)
+{
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return aria_errf(ARIA_EIO, "sending to node %s: %s", hp, strerror(errno));
+        p += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+int
+node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
+                   int timeout_ms, int *status, aria_buf *resp)
+{
+    struct sockaddr_in sa;
+    int rc = parse_hostport(hostport, &sa);
+    if (rc)
+        return rc;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return aria_errf(ARIA_EIO, "socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        rc = aria_errf(ARIA_EIO, "cannot connect to the node at %s: %s (is 'aria node run' up?)",
+                       hostport, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    size_t blen = body ? strlen(body) : 0;
+    char head[1024], clen[80] = "";
+    if (body)
+        aria_snprintf(clen, sizeof clen,
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
+    int n = aria_snprintf(head, sizeof head,
+                          "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+                          "Accept: application/json\r\n%s\r\n",
+                          method, path, hostport, clen);
+    if (n < 0 || (size_t)n >= sizeof head) {
+        close(fd);
+        return aria_errf(ARIA_EINVAL, "request line too long");
+    }
+    if ((rc = send_all(fd, head, (size_t)n, hostport)) ||
+        (body && (rc = send_all(fd, body, blen, hostport)))) {
+        close(fd);
+        return rc;
+    }
+    aria_buf raw;
+    aria_buf_init(&raw, NODE_HTTPC_MAX_RESPONSE);
+    uint64_t deadline = aria_mono_ms() + (uint64_t)timeout_ms;
+    char chunk[4096];
+    for (;;) {
+        uint64_t now = aria_mono_ms();
+        if (now >= deadline) {
+            rc = aria_errf(ARIA_ETIMEDOUT, "no complete answer from the node at %s in %d ms",
+                           hostport, timeout_ms);
+            break;
+        }
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)(deadline - now));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            continue; /* the deadline check above reports the timeout */
+        ssize_t k = recv(fd, chunk, sizeof chunk, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = aria_errf(ARIA_EIO, "receiving from node %s: %s", hostport, strerror(errno));
+            break;
+        }
+        if (k == 0)
+            break;
+        if (aria_buf_put(&raw, chunk, (size_t)k)) {
+            rc = aria_errf(ARIA_ERANGE, "answer from node %s is over %u bytes", hostport,
+                           NODE_HTTPC_MAX_RESPONSE);
+            break;
+        }
+    }
+    close(fd);
+    if (rc) {
+        aria_buf_fini(&raw);
+        return rc;
+    }
+    /* Parse "HTTP/1.x NNN ...\r\n headers \r\n\r\n body". */
+    const char *p = raw.data ? (const char *)raw.data : "";
+    size_t len = raw.len;
+    const char *end = NULL;
+    for (size_t i = 0; i + 3 < len; i++)
+        if (!memcmp(p + i, "\r\n\r\n", 4)) {
+            end = p + i;
+            break;
+        }
+    int st = 0;
+    if (!end || len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || sscanf(p + 9, "%3d", &st) != 1 ||
+        st < 100 || st > 599) {
+        aria_buf_fini(&raw);
+        return aria_errf(ARIA_EPROTO, "the answer from %s is not an HTTP response", hostport);
+    }
+    size_t body_off = (size_t)(end - p) + 4;
+    /* Content-Length, when present, must match what arrived. */
+    for (const char *h = strstr(p, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n")) {
+        if (!strncasecmp(h + 2, "Content-Length:", 15)) {
+            unsigned long long cl = 0;
+            if (sscanf(h + 17, "%llu", &cl) != 1 || cl != len - body_off) {
+                aria_buf_fini(&raw);
+                return aria_errf(ARIA_EPROTO, "truncated answer from %s", hostport);
+            }
+            break;
+        }
+    }
+    rc = aria_buf_put(resp, p + body_off, len - body_off);
+    if (!rc)
+        rc = aria_buf_put(resp, "", 1);
+    if (!rc)
+        resp->len--; /* keep the NUL out of the length */
+    aria_buf_fini(&raw);
+    if (rc)
+        return rc;
+    *status = st;
+    return 0;
+}

@@ -1,0 +1,24 @@
+/*
+ * httpc.h — private to node: a tiny blocking HTTP/1.1 client for the CLI
+ * verbs that talk to the local node (`aria wallet balance|send`).
+ *
+ * One request per connection (Connection: close), IPv4 host:port only (the
+ * node's API listens on loopback), response read to EOF with a size limit
+ * and a receive timeout. No dependency beyond the C library.
+ */
+#ifndef ARIA_NODE_HTTPC_H
+#define ARIA_NODE_HTTPC_H
+#include "base.h"
+
+#define NODE_HTTPC_MAX_RESPONSE (4u << 20)
+
+/* Send `method path` with an optional JSON `body` (NULL = none) to
+ * `hostport` ("127.0.0.1:8080") and wait up to timeout_ms for the whole
+ * response. On success *status is the HTTP status and `resp` (initialised by
+ * the caller) holds the body, NUL-terminated. ARIA_EINVAL (bad host:port),
+ * ARIA_EIO (connect, send or receive failed, naming the node address),
+ * ARIA_ETIMEDOUT, ARIA_EPROTO (not an HTTP response), ARIA_ERANGE (too big). */
+int node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
+                       int timeout_ms, int *status, aria_buf *resp) ARIA_MUST_CHECK;
+
+#endif

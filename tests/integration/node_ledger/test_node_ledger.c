@@ -1,0 +1,305 @@
+/*
+ * The node owns its identity and ledger: a real `aria node run` with a
+ * genesis funding its account (keystore made by `aria wallet new`) claims its
+ * allocation, answers balance/receipts/metrics, signs sends through
+ * POST /aria/v1/send and `aria wallet send`, refuses overspends and bad
+ * addresses, stops cleanly leaving a ledger `aria ledger verify` accepts, and
+ * resumes with the same account and balance after a restart.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base.h"
+
+static char dir[64];
+static pid_t node_pid;
+static int node_port;
+
+static const char *
+bin(void)
+{
+    const char *b = getenv("ARIA_BIN");
+    cr_assert(b && *b, "ARIA_BIN is not set (run through ctest)");
+    return b;
+}
+
+/* Run a shell command; capture stdout+stderr into out; return exit code. */
+static int run(char *out, size_t size, const char *fmt, ...) ARIA_PRINTF(3, 4);
+static int
+run(char *out, size_t size, const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[2100];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert_not_null(p, "popen %s", cmd);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+typedef struct {
+    int status;
+    json_t *j;
+} resp;
+
+static resp
+http(const char *method, const char *path, const char *body)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)node_port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char req[1024];
+    size_t bl = body ? strlen(body) : 0;
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, path, bl, body ? body : "");
+    cr_assert_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    static char buf[1 << 16];
+    size_t len = 0;
+    ssize_t k;
+    while (len < sizeof buf - 1 && (k = recv(fd, buf + len, sizeof buf - 1 - len, 0)) > 0)
+        len += (size_t)k;
+    close(fd);
+    buf[len] = 0;
+    resp r = {0, NULL};
+    cr_assert(sscanf(buf, "HTTP/1.1 %d", &r.status) == 1, "no status line: %.200s", buf);
+    char *b = strstr(buf, "\r\n\r\n");
+    cr_assert_not_null(b);
+    if (strstr(path, "/metrics"))
+        r.j = json_string(b + 4);
+    else {
+        json_error_t e;
+        r.j = json_loads(b + 4, 0, &e);
+        cr_assert_not_null(r.j, "not JSON (%s): %.300s", e.text, b + 4);
+    }
+    return r;
+}
+
+static long long
+get_int(json_t *j, const char *k)
+{
+    json_t *v = json_object_get(j, k);
+    cr_assert(json_is_integer(v), "no integer '%s'", k);
+    return (long long)json_integer_value(v);
+}
+
+/* Start the node; extra = further flags. */
+static void
+start_node(const char *extra)
+{
+    int out[2];
+    cr_assert_eq(pipe(out), 0);
+    node_pid = fork();
+    if (node_pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "exec %s node run --data-dir %s/data --http 127.0.0.1:0 --log-level warn %s",
+                 bin(), dir, extra);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    cr_assert(node_pid > 0);
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[256] = "";
+    cr_assert_not_null(fgets(line, sizeof line, f), "node printed no ready line");
+    fclose(f);
+    const char *p = strstr(line, "http=127.0.0.1:");
+    cr_assert_not_null(p, "unexpected ready line: %s", line);
+    node_port = (int)strtol(p + 15, NULL, 10);
+    cr_assert(node_port > 0);
+}
+
+static void
+stop_node(void)
+{
+    cr_assert_eq(kill(node_pid, SIGTERM), 0);
+    int st = 0;
+    cr_assert_eq(waitpid(node_pid, &st, 0), node_pid);
+    node_pid = 0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "node did not stop cleanly: %d", st);
+}
+
+static void
+cleanup(void)
+{
+    if (node_pid > 0) {
+        kill(node_pid, SIGKILL);
+        waitpid(node_pid, NULL, 0);
+    }
+    if (dir[0]) {
+        char o[256];
+        (void)run(o, sizeof o, "rm -rf %s", dir);
+    }
+}
+
+static void
+check_balance(const char *account, long long available, long long incoming)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/aria/v1/balance%s%s", account ? "?account=" : "",
+             account ? account : "");
+    resp r = http("GET", path, NULL);
+    cr_assert_eq(r.status, 200, "%s: %d", path, r.status);
+    cr_assert_eq(get_int(r.j, "available"), available, "%s", path);
+    cr_assert_eq(get_int(r.j, "pending"), 0);
+    cr_assert_eq(get_int(r.j, "balance"), available);
+    cr_assert_eq(get_int(r.j, "incoming"), incoming, "%s", path);
+    if (account)
+        cr_assert_str_eq(json_string_value(json_object_get(r.j, "account")), account);
+    json_decref(r.j);
+}
+
+Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .timeout = 110)
+{
+    setenv("ARIA_KEYSTORE_KDF", "min", 1);
+    unsetenv("ARIA_PASSPHRASE");
+    unsetenv("ARIA_NODE");
+    snprintf(dir, sizeof dir, "/tmp/aria-nledger-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char o[4096], a[128], b[128], node[64];
+    cr_assert_eq(run(o, sizeof o, "mkdir %s/data", dir), 0);
+    cr_assert_eq(run(o, sizeof o,
+                     "%s wallet new --no-passphrase --testnet --file %s/data/wallet.key", bin(),
+                     dir),
+                 0, "%s", o);
+    cr_assert_eq(
+        run(o, sizeof o, "%s wallet new --no-passphrase --testnet --file %s/b.key", bin(), dir), 0,
+        "%s", o);
+    cr_assert_eq(
+        run(a, sizeof a, "%s wallet address --testnet --file %s/data/wallet.key", bin(), dir), 0);
+    cr_assert_eq(run(b, sizeof b, "%s wallet address --testnet --file %s/b.key", bin(), dir), 0);
+    a[strcspn(a, "\n")] = 0, b[strcspn(b, "\n")] = 0;
+    cr_assert(!strncmp(a, "tart1", 5) && !strncmp(b, "tart1", 5), "%s %s", a, b);
+    char gpath[128];
+    snprintf(gpath, sizeof gpath, "%s/genesis.json", dir);
+    FILE *g = fopen(gpath, "w");
+    cr_assert_not_null(g);
+    fprintf(g,
+            "{\"name\": \"node-ledger-test\", \"timestamp_ms\": 1764000000000,\n"
+            " \"allocations\": [{\"account\": \"%s\", \"amount\": 1000000}]}\n",
+            a);
+    fclose(g);
+
+    /* An unencrypted keystore needs --testnet. */
+    cr_assert_eq(run(o, sizeof o, "%s node run --data-dir %s/data --http 127.0.0.1:0 --genesis %s",
+                     bin(), dir, gpath),
+                 1, "%s", o);
+    cr_assert(strstr(o, "unencrypted") != NULL, "%s", o);
+
+    char extra[256];
+    snprintf(extra, sizeof extra, "--testnet --genesis %s", gpath);
+    start_node(extra);
+    snprintf(node, sizeof node, "127.0.0.1:%d", node_port);
+
+    /* The genesis allocation is claimed and shown. */
+    check_balance(NULL, 1000000, 0);
+    check_balance(a, 1000000, 0);
+    check_balance(b, 0, 0);
+    cr_assert_eq(run(o, sizeof o, "%s wallet balance --node %s", bin(), node), 0, "%s", o);
+    cr_assert(strstr(o, "available 1000000\n") && strstr(o, a), "%s", o);
+
+    /* A send through the CLI and one through HTTP. */
+    cr_assert_eq(run(o, sizeof o, "%s wallet send %s 250000 --node %s", bin(), b, node), 0, "%s",
+                 o);
+    cr_assert(strstr(o, "sent 250000") && strstr(o, "available 750000"), "%s", o);
+    char body[256];
+    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 1000}", b);
+    resp r = http("POST", "/aria/v1/send", body);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(get_int(r.j, "available"), 749000);
+    cr_assert_eq(strlen(json_string_value(json_object_get(r.j, "entry"))), 64);
+    json_decref(r.j);
+    check_balance(NULL, 749000, 0);
+    check_balance(b, 0, 251000);
+
+    /* Overspend, bad address, bad body: clear errors, nothing changes. */
+    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 749001}", b);
+    r = http("POST", "/aria/v1/send", body);
+    cr_assert_eq(r.status, 402);
+    const char *msg = json_string_value(json_object_get(json_object_get(r.j, "error"), "message"));
+    cr_assert(msg && strstr(msg, "available 749000"), "%s", msg ? msg : "-");
+    json_decref(r.j);
+    char bad[128];
+    snprintf(bad, sizeof bad, "%s", b);
+    bad[10] = bad[10] == 'q' ? 'p' : 'q'; /* a typo: checksum fails */
+    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 1}", bad);
+    r = http("POST", "/aria/v1/send", body);
+    cr_assert_eq(r.status, 400);
+    msg = json_string_value(json_object_get(json_object_get(r.j, "error"), "message"));
+    cr_assert(msg && strstr(msg, "'to' address"), "%s", msg ? msg : "-");
+    json_decref(r.j);
+    r = http("POST", "/aria/v1/send", "{\"to\": 5, \"amount\": 1}");
+    cr_assert_eq(r.status, 400);
+    json_decref(r.j);
+    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 0}", b);
+    r = http("POST", "/aria/v1/send", body);
+    cr_assert_eq(r.status, 400);
+    json_decref(r.j);
+    cr_assert_eq(run(o, sizeof o, "%s wallet send %s 9999999 --node %s", bin(), b, node), 1, "%s",
+                 o);
+    cr_assert(strstr(o, "402"), "%s", o);
+    cr_assert_eq(run(o, sizeof o, "%s wallet send %s 1 --node %s", bin(), a, node), 1, "%s", o);
+    cr_assert(strstr(o, "own account"), "%s", o);
+    check_balance(NULL, 749000, 0);
+
+    /* Receipts (none: no paid jobs yet) and metrics. */
+    r = http("GET", "/aria/v1/receipts", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(json_array_size(json_object_get(r.j, "receipts")), 0);
+    json_decref(r.j);
+    r = http("GET", "/metrics", NULL);
+    cr_assert_eq(r.status, 200);
+    const char *m = json_string_value(r.j);
+    cr_assert(strstr(m, "aria_credits_balance{state=\"available\"} 749000\n"), "%s", m);
+    cr_assert(strstr(m, "aria_credits_sent_total 251000\n"), "%s", m);
+    json_decref(r.j);
+    stop_node();
+
+    /* The ledger the node left verifies and conserves supply. */
+    cr_assert_eq(run(o, sizeof o, "%s ledger --dir %s/data/ledger verify", bin(), dir), 0, "%s", o);
+    cr_assert(strstr(o, "verify: ok") && strstr(o, "conserved"), "%s", o);
+    cr_assert(strstr(o, "balances 749000 + in flight 251000"), "%s", o);
+
+    /* Restart without --genesis: same account, same balance. */
+    start_node("--testnet");
+    snprintf(node, sizeof node, "127.0.0.1:%d", node_port);
+    check_balance(a, 749000, 0);
+    check_balance(b, 0, 251000);
+    cr_assert_eq(run(o, sizeof o, "%s wallet balance --node %s", bin(), node), 0, "%s", o);
+    cr_assert(strstr(o, "available 749000\n"), "%s", o);
+    stop_node();
+
+    /* A different genesis is refused. */
+    g = fopen(gpath, "w");
+    fprintf(g, "{\"name\": \"other\", \"allocations\": [{\"account\": \"%s\", \"amount\": 5}]}", a);
+    fclose(g);
+    cr_assert_eq(run(o, sizeof o,
+                     "%s node run --data-dir %s/data --http 127.0.0.1:0 --testnet --genesis %s",
+                     bin(), dir, gpath),
+                 1, "%s", o);
+}
