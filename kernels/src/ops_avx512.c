@@ -111,39 +111,8 @@ finish_rows(__m512i isum, int32_t sub_scalar, float s_tok, const float *wscale, 
         u3 = _mm512_and_si512(_mm512_srli_epi16(w, 6), m3);                                        \
     } while (0)
 
-/* Two tiles at once (t0 and t0 + 1) sharing the activation broadcasts. */
-static void
-tmat_tiles2(const kern_tmat *m, const int8_t *q, size_t tile, __m512i *res0, __m512i *res1)
-{
-    const __m512i m3 = _mm512_set1_epi8(3);
-    size_t tb = m->cols_p * 4, nk = m->cols_p / 16;
-    const uint8_t *p0 = m->data + tile * tb, *p1 = p0 + tb;
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    for (size_t k = 0; k < nk; k++) {
-        /* the pair p0, p1 is one region of 2 * tb bytes read at 128 B per k */
-        _mm_prefetch((const char *)p0 + 128 * k + PF_DIST, _MM_HINT_T0);
-        _mm_prefetch((const char *)p0 + 128 * k + 64 + PF_DIST, _MM_HINT_T0);
-        const int8_t *qk = q + 16 * k;
-        __m512i q0 = _mm512_set1_epi32(ld32(qk)), q1 = _mm512_set1_epi32(ld32(qk + 4));
-        __m512i q2 = _mm512_set1_epi32(ld32(qk + 8)), q3 = _mm512_set1_epi32(ld32(qk + 12));
-        __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
-        UNPACK4(w, u0, u1, u2, u3);
-        a0 = _mm512_dpbusd_epi32(a0, u0, q0);
-        a1 = _mm512_dpbusd_epi32(a1, u1, q1);
-        a2 = _mm512_dpbusd_epi32(a2, u2, q2);
-        a3 = _mm512_dpbusd_epi32(a3, u3, q3);
-        w = _mm512_load_si512(p1 + 64 * k);
-        UNPACK4(w, u0, u1, u2, u3);
-        b0 = _mm512_dpbusd_epi32(b0, u0, q0);
-        b1 = _mm512_dpbusd_epi32(b1, u1, q1);
-        b2 = _mm512_dpbusd_epi32(b2, u2, q2);
-        b3 = _mm512_dpbusd_epi32(b3, u3, q3);
-    }
-    *res0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
-    *res1 = _mm512_add_epi32(_mm512_add_epi32(b0, b1), _mm512_add_epi32(b2, b3));
-}
-
+/* One tile, one contiguous stream, two chunks per step (8 accumulators;
+ * nk is a multiple of 4 because cols_p is a multiple of 64). */
 static __m512i
 tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
 {
@@ -151,8 +120,10 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
     size_t tb = m->cols_p * 4, nk = m->cols_p / 16;
     const uint8_t *p0 = m->data + tile * tb;
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t k = 0; k < nk; k++) {
+    __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (size_t k = 0; k < nk; k += 2) {
         _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T0);
+        _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
         const int8_t *qk = q + 16 * k;
         __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
         UNPACK4(w, u0, u1, u2, u3);
@@ -160,8 +131,16 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
         a1 = _mm512_dpbusd_epi32(a1, u1, _mm512_set1_epi32(ld32(qk + 4)));
         a2 = _mm512_dpbusd_epi32(a2, u2, _mm512_set1_epi32(ld32(qk + 8)));
         a3 = _mm512_dpbusd_epi32(a3, u3, _mm512_set1_epi32(ld32(qk + 12)));
+        w = _mm512_load_si512(p0 + 64 * k + 64);
+        UNPACK4(w, u0, u1, u2, u3);
+        b0 = _mm512_dpbusd_epi32(b0, u0, _mm512_set1_epi32(ld32(qk + 16)));
+        b1 = _mm512_dpbusd_epi32(b1, u1, _mm512_set1_epi32(ld32(qk + 20)));
+        b2 = _mm512_dpbusd_epi32(b2, u2, _mm512_set1_epi32(ld32(qk + 24)));
+        b3 = _mm512_dpbusd_epi32(b3, u3, _mm512_set1_epi32(ld32(qk + 28)));
     }
-    return _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+    a0 = _mm512_add_epi32(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1));
+    a2 = _mm512_add_epi32(_mm512_add_epi32(a2, b2), _mm512_add_epi32(a3, b3));
+    return _mm512_add_epi32(a0, a2);
 }
 
 static void
@@ -172,15 +151,11 @@ tmat_matvec_avx512(const kern_tmat *m, const kern_acts *a, float *out, size_t r0
     const int8_t *q = a->q;
     float s = a->scale[0];
     int32_t qs = a->sum[0];
-    size_t t = r0 / KERN_TROWS, t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
-    for (; t + 2 <= t_end; t += 2) {
-        __m512i s0, s1;
-        tmat_tiles2(m, q, t, &s0, &s1);
-        size_t r = t * KERN_TROWS;
-        finish_rows(s0, qs, s, m->wscale + r, out + (r - r0), 16);
-        finish_rows(s1, qs, s, m->wscale + r + 16, out + (r + 16 - r0), r1 - (r + 16));
-    }
-    if (t < t_end) {
+    /* One tile at a time: the weights of a task are then read as ONE linear
+     * stream, which measured faster from DRAM than two interleaved streams
+     * (tile pairs), although pairs share the activation broadcasts. */
+    size_t t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
+    for (size_t t = r0 / KERN_TROWS; t < t_end; t++) {
         size_t r = t * KERN_TROWS;
         finish_rows(tmat_tile1(m, q, t), qs, s, m->wscale + r, out + (r - r0), r1 - r);
     }
@@ -267,33 +242,31 @@ i8mat_matvec_avx512(const kern_i8mat *m, const kern_acts *a, float *out, size_t 
     ARIA_ASSERT(a->cols == m->cols && a->n_tok >= 1);
     const int8_t *q = a->q;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    size_t tb = m->cols_p * KERN_TROWS, nk = m->cols_p / 4;
-    size_t t = r0 / KERN_TROWS, t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
-    for (; t < t_end; t += 2) {
-        int two = t + 2 <= t_end;
-        const int8_t *p0 = m->data + t * tb, *p1 = two ? p0 + tb : p0;
-        __m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
-        for (size_t k = 0; k < nk; k += 2) {
-            _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T0);
-            _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
-            _mm_prefetch((const char *)p1 + 64 * k + PF_DIST, _MM_HINT_T0);
-            _mm_prefetch((const char *)p1 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
+    size_t tb = m->cols_p * KERN_TROWS, nk = m->cols_p / 4; /* nk % 16 == 0 */
+    size_t t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
+    /* one tile at a time: a single linear stream (see tmat_matvec_avx512) */
+    for (size_t t = r0 / KERN_TROWS; t < t_end; t++) {
+        const int8_t *p0 = m->data + t * tb;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t k = 0; k < nk; k += 4) {
+            const char *pf = (const char *)p0 + 64 * k + PF_DIST;
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
             __m512i x0 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k)), flip);
             __m512i x1 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 4)), flip);
+            __m512i x2 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 8)), flip);
+            __m512i x3 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 12)), flip);
             a0 = _mm512_dpbusd_epi32(a0, x0, _mm512_load_si512(p0 + 64 * k));
             a1 = _mm512_dpbusd_epi32(a1, x1, _mm512_load_si512(p0 + 64 * k + 64));
-            b0 = _mm512_dpbusd_epi32(b0, x0, _mm512_load_si512(p1 + 64 * k));
-            b1 = _mm512_dpbusd_epi32(b1, x1, _mm512_load_si512(p1 + 64 * k + 64));
+            a2 = _mm512_dpbusd_epi32(a2, x2, _mm512_load_si512(p0 + 64 * k + 128));
+            a3 = _mm512_dpbusd_epi32(a3, x3, _mm512_load_si512(p0 + 64 * k + 192));
         }
         size_t r = t * KERN_TROWS;
-        __m512i s0 = _mm512_add_epi32(a0, a1);
+        __m512i s0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
         s0 = _mm512_sub_epi32(s0, _mm512_slli_epi32(_mm512_loadu_si512(m->wsum + r), 7));
         finish_rows(s0, 0, a->scale[0], m->wscale + r, out + (r - r0), r1 - r);
-        if (two) {
-            __m512i s1 = _mm512_add_epi32(b0, b1);
-            s1 = _mm512_sub_epi32(s1, _mm512_slli_epi32(_mm512_loadu_si512(m->wsum + r + 16), 7));
-            finish_rows(s1, 0, a->scale[0], m->wscale + r + 16, out + (r + 16 - r0), r1 - (r + 16));
-        }
     }
 }
 
