@@ -232,7 +232,8 @@ read_all(const char *path, char **buf)
 Test(model, logits_bit_identical_on_every_isa_path)
 {
     const char *isas[] = {"scalar", "avx2", "avx512"};
-    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ2_0, KERN_WT_F16, KERN_WT_Q8_0};
+    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ2_0, KERN_WT_F16,
+                                KERN_WT_Q8_0, KERN_WT_F32,   KERN_WT_BF16};
     for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
         char path[128], lp[3][160];
         tmp_path(path, sizeof path, "isa");
