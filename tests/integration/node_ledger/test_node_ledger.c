@@ -303,3 +303,54 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
                      bin(), dir, gpath),
                  1, "%s", o);
 }
+
+Test(node_ledger, creates_an_encrypted_keystore_with_a_passphrase, .fini = cleanup, .timeout = 110)
+{
+    setenv("ARIA_KEYSTORE_KDF", "min", 1);
+    unsetenv("ARIA_PASSPHRASE");
+    snprintf(dir, sizeof dir, "/tmp/aria-nledger-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    char o[4096], gpath[128], other[128];
+    cr_assert_eq(run(o, sizeof o, "%s wallet new --no-passphrase --file %s/b.key", bin(), dir), 0,
+                 "%s", o);
+    cr_assert_eq(run(other, sizeof other, "%s wallet address --file %s/b.key", bin(), dir), 0);
+    other[strcspn(other, "\n")] = 0;
+    snprintf(gpath, sizeof gpath, "%s/genesis.json", dir);
+    FILE *g = fopen(gpath, "w");
+    cr_assert_not_null(g);
+    fprintf(g, "{\"name\": \"enc\", \"allocations\": [{\"account\": \"%s\", \"amount\": 7}]}",
+            other);
+    fclose(g);
+    /* Neither a passphrase nor a testnet: refused, no keystore written. */
+    cr_assert_eq(run(o, sizeof o, "%s node run --data-dir %s/data --http 127.0.0.1:0 --genesis %s",
+                     bin(), dir, gpath),
+                 1, "%s", o);
+    cr_assert(strstr(o, "ARIA_PASSPHRASE"), "%s", o);
+    cr_assert_neq(run(o, sizeof o, "test -e %s/data/wallet.key", dir), 0);
+
+    setenv("ARIA_PASSPHRASE", "correct horse", 1);
+    char extra[256];
+    snprintf(extra, sizeof extra, "--genesis %s", gpath);
+    start_node(extra);
+    resp r = http("GET", "/aria/v1/balance", NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(get_int(r.j, "available"), 0);
+    char acct[80];
+    snprintf(acct, sizeof acct, "%s", json_string_value(json_object_get(r.j, "account")));
+    cr_assert(!strncmp(acct, "aria1", 5), "%s", acct); /* not a testnet */
+    json_decref(r.j);
+    snprintf(extra, sizeof extra, "{\"to\": \"%s\", \"amount\": 1}", other);
+    r = http("POST", "/aria/v1/send", extra);
+    cr_assert_eq(r.status, 402); /* nothing to send */
+    json_decref(r.j);
+    stop_node();
+    /* The file is encrypted and holds the account the node reported. */
+    cr_assert_eq(run(o, sizeof o, "%s wallet show --file %s/data/wallet.key", bin(), dir), 0, "%s",
+                 o);
+    cr_assert(strstr(o, acct) && strstr(o, "encrypted"), "%s", o);
+    /* A wrong passphrase stops the start. */
+    setenv("ARIA_PASSPHRASE", "wrong", 1);
+    cr_assert_eq(run(o, sizeof o, "%s node run --data-dir %s/data --http 127.0.0.1:0", bin(), dir),
+                 1, "%s", o);
+    unsetenv("ARIA_PASSPHRASE");
+}
