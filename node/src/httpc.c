@@ -54,6 +54,55 @@ send_all(int fd, const char *p, size_t n, const char *hp)
 }
 
 int
+node_httpc_parse_response(const uint8_t *raw, size_t len, const char *from, int *status,
+                          aria_buf *body)
+{
+    /* "HTTP/1.x NNN reason\r\n" headers "\r\n\r\n" body */
+    const char *p = raw ? (const char *)raw : "";
+    const char *end = NULL;
+    for (size_t i = 0; i + 3 < len; i++)
+        if (!memcmp(p + i, "\r\n\r\n", 4)) {
+            end = p + i;
+            break;
+        }
+    int st = 0;
+    if (!end || end - p < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ')
+        return aria_errf(ARIA_EPROTO, "the answer from %s is not an HTTP response", from);
+    for (int i = 9; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return aria_errf(ARIA_EPROTO, "the answer from %s has no HTTP status", from);
+        st = st * 10 + (p[i] - '0');
+    }
+    if (st < 100 || st > 599)
+        return aria_errf(ARIA_EPROTO, "the answer from %s has HTTP status %d", from, st);
+    size_t body_off = (size_t)(end - p) + 4;
+    /* Content-Length, when present, must match what arrived. */
+    for (const char *h = memchr(p, '\n', (size_t)(end - p)); h && h < end;
+         h = memchr(h + 1, '\n', (size_t)(end - h - 1))) {
+        if ((size_t)(end - h) > 16 && !strncasecmp(h + 1, "Content-Length:", 15)) {
+            uint64_t cl = 0;
+            const char *q = h + 16;
+            while (q < end && *q == ' ')
+                q++;
+            int digits = 0;
+            while (q < end && *q >= '0' && *q <= '9' && digits < 18)
+                cl = cl * 10 + (uint64_t)(*q++ - '0'), digits++;
+            if (!digits || cl != len - body_off)
+                return aria_errf(ARIA_EPROTO, "truncated or malformed answer from %s", from);
+            break;
+        }
+    }
+    int rc = aria_buf_put(body, p + body_off, len - body_off);
+    if (!rc)
+        rc = aria_buf_put(body, "", 1);
+    if (rc)
+        return aria_errf(rc, "answer from %s: body too large", from);
+    body->len--; /* keep the NUL out of the length */
+    *status = st;
+    return 0;
+}
+
+int
 node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
                    int timeout_ms, int *status, aria_buf *resp)
 {
@@ -125,41 +174,7 @@ node_httpc_request(const char *hostport, const char *method, const char *path, c
         aria_buf_fini(&raw);
         return rc;
     }
-    /* Parse "HTTP/1.x NNN ...\r\n headers \r\n\r\n body". */
-    const char *p = raw.data ? (const char *)raw.data : "";
-    size_t len = raw.len;
-    const char *end = NULL;
-    for (size_t i = 0; i + 3 < len; i++)
-        if (!memcmp(p + i, "\r\n\r\n", 4)) {
-            end = p + i;
-            break;
-        }
-    int st = 0;
-    if (!end || len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || sscanf(p + 9, "%3d", &st) != 1 ||
-        st < 100 || st > 599) {
-        aria_buf_fini(&raw);
-        return aria_errf(ARIA_EPROTO, "the answer from %s is not an HTTP response", hostport);
-    }
-    size_t body_off = (size_t)(end - p) + 4;
-    /* Content-Length, when present, must match what arrived. */
-    for (const char *h = strstr(p, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n")) {
-        if (!strncasecmp(h + 2, "Content-Length:", 15)) {
-            unsigned long long cl = 0;
-            if (sscanf(h + 17, "%llu", &cl) != 1 || cl != len - body_off) {
-                aria_buf_fini(&raw);
-                return aria_errf(ARIA_EPROTO, "truncated answer from %s", hostport);
-            }
-            break;
-        }
-    }
-    rc = aria_buf_put(resp, p + body_off, len - body_off);
-    if (!rc)
-        rc = aria_buf_put(resp, "", 1);
-    if (!rc)
-        resp->len--; /* keep the NUL out of the length */
+    rc = node_httpc_parse_response(raw.data, raw.len, hostport, status, resp);
     aria_buf_fini(&raw);
-    if (rc)
-        return rc;
-    *status = st;
-    return 0;
+    return rc;
 }

@@ -21,4 +21,12 @@
 int node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
                        int timeout_ms, int *status, aria_buf *resp) ARIA_MUST_CHECK;
 
+/* Parse a complete HTTP/1.x response (bytes up to the peer's close): the
+ * status into *status and the body, NUL-terminated, appended to `body`.
+ * ARIA_EPROTO naming `from` for anything that is not a response or whose
+ * Content-Length disagrees with the bytes received. Pure; fuzzed by
+ * tests/fuzz/node/fuzz_httpc_response.c. */
+int node_httpc_parse_response(const uint8_t *raw, size_t len, const char *from, int *status,
+                              aria_buf *body) ARIA_MUST_CHECK;
+
 #endif
