@@ -17,31 +17,116 @@
 /* Aligned allocation                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Weight storage, 64-byte aligned. Large buffers (>= 4 MiB) come from
- * mmap aligned to 2 MiB with MADV_HUGEPAGE: decode streams every weight
- * once per token and 4 KiB pages cost a TLB miss (and a hardware-prefetch
- * restart) every 4 KiB. *len is 0 for heap blocks (aria_free) and the
- * mapping length for mapped ones (munmap). Zero-filled either way. */
-#define HUGE_MIN   ((size_t)4 << 20)
-#define HUGE_ALIGN ((size_t)2 << 20)
+/* Weight storage, 64-byte aligned, zero-filled, on 2 MiB pages where the
+ * kernel allows (MADV_HUGEPAGE): decode streams every weight once per token
+ * and 4 KiB pages cost a TLB miss every 4 KiB of a stream.
+ *  - n >= ARENA_CHUNK / 4: a mapping of its own, 2 MiB aligned;
+ *  - smaller matrices (most projections are 0.5-4 MiB) share 64 MiB mapped
+ *    chunks, sub-allocated in order, so they are huge-page backed without
+ *    rounding each one up to 2 MiB; a chunk is unmapped when its last
+ *    matrix is freed (reference count) and it is no longer the current one;
+ *  - if mmap fails, the heap (aria_calloc).
+ * *len tells free_weights which: 0 heap, LEN_ARENA chunk, else mapping length. */
+#define HUGE_ALIGN  ((size_t)2 << 20)
+#define ARENA_CHUNK ((size_t)64 << 20)
+#define LEN_ARENA   SIZE_MAX
+
+typedef struct arena_chunk {
+    unsigned char *base; /* 2 MiB aligned start of the mapping */
+    size_t used, refs;
+} arena_chunk;
+
+static pthread_mutex_t arena_mu = PTHREAD_MUTEX_INITIALIZER;
+static arena_chunk *arena_cur;
+
+static void *
+map_huge(size_t n, void **raw, size_t *len)
+{
+    size_t l = n + HUGE_ALIGN;
+    void *p = mmap(NULL, l, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
+    (void)madvise((void *)a, n, MADV_HUGEPAGE); /* advisory; fine if refused */
+    *raw = p;
+    *len = l;
+    return (void *)a;
+}
+
+static void
+chunk_unmap(arena_chunk *c)
+{
+    munmap(c->base, ARENA_CHUNK);
+    aria_free(c);
+}
+
+static void *
+arena_alloc(size_t n, void **raw)
+{
+    size_t n64 = (n + 63) & ~(size_t)63;
+    void *out = NULL;
+    pthread_mutex_lock(&arena_mu);
+    if (!arena_cur || arena_cur->used + n64 > ARENA_CHUNK) {
+        arena_chunk *c = aria_calloc(1, sizeof *c);
+        void *mraw = NULL;
+        size_t mlen = 0;
+        /* a chunk is mapped 2 MiB aligned with exactly ARENA_CHUNK bytes:
+         * map extra, then trim both ends */
+        unsigned char *base = c ? map_huge(ARENA_CHUNK, &mraw, &mlen) : NULL;
+        if (!base) {
+            aria_free(c);
+            pthread_mutex_unlock(&arena_mu);
+            return NULL;
+        }
+        size_t head = (size_t)(base - (unsigned char *)mraw);
+        if (head)
+            munmap(mraw, head);
+        if (mlen - head > ARENA_CHUNK)
+            munmap(base + ARENA_CHUNK, mlen - head - ARENA_CHUNK);
+        c->base = base;
+        if (arena_cur && arena_cur->refs == 0)
+            chunk_unmap(arena_cur);
+        arena_cur = c;
+    }
+    out = arena_cur->base + arena_cur->used;
+    arena_cur->used += n64;
+    arena_cur->refs++;
+    *raw = arena_cur;
+    pthread_mutex_unlock(&arena_mu);
+    memset(out, 0, n); /* the space may have held a freed matrix */
+    return out;
+}
+
+static void
+arena_free(arena_chunk *c)
+{
+    pthread_mutex_lock(&arena_mu);
+    ARIA_ASSERT(c->refs > 0);
+    if (--c->refs == 0) {
+        if (c != arena_cur)
+            chunk_unmap(c);
+        else
+            c->used = 0; /* the current chunk is empty again: reuse it */
+    }
+    pthread_mutex_unlock(&arena_mu);
+}
 
 static void *
 alloc_weights(size_t n, void **raw, size_t *len)
 {
     *len = 0;
-    if (n > SIZE_MAX - HUGE_ALIGN)
+    if (n > SIZE_MAX - HUGE_ALIGN - 64)
         return NULL;
-    if (n >= HUGE_MIN) {
-        size_t l = n + HUGE_ALIGN;
-        void *p = mmap(NULL, l, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p != MAP_FAILED) {
-            uintptr_t a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
-            (void)madvise((void *)a, n, MADV_HUGEPAGE); /* advisory; fine if refused */
-            *raw = p;
-            *len = l;
-            return (void *)a;
+    if (n >= ARENA_CHUNK / 4) {
+        void *p = map_huge(n, raw, len);
+        if (p)
+            return p;
+    } else if (n > 0) {
+        void *p = arena_alloc(n, raw);
+        if (p) {
+            *len = LEN_ARENA;
+            return p;
         }
-        /* fall back to the heap */
     }
     unsigned char *p = aria_calloc(1, n + 64);
     if (!p)
@@ -54,7 +139,9 @@ alloc_weights(size_t n, void **raw, size_t *len)
 static void
 free_weights(void *raw, size_t len)
 {
-    if (len)
+    if (len == LEN_ARENA)
+        arena_free(raw);
+    else if (len)
         munmap(raw, len);
     else
         aria_free(raw);

@@ -833,3 +833,51 @@ Test(ops, grouped_matrices_match_separate_calls)
         aria_free(t[i]);
     }
 }
+
+/* Matrices share huge-page chunks: freeing and reallocating in a mixed order
+ * must give every new matrix clean (zero) padding and intact neighbours. */
+Test(ops, weight_storage_is_reused_cleanly)
+{
+    enum { N = 120 };
+    kern_tmat *t = aria_calloc(N, sizeof *t);
+    int8_t *codes = random_codes(100 * 1000, 70);
+    for (int i = 0; i < N; i++)
+        CK_EQ(kern_tmat_from_codes(&t[i], codes, 100, 1000, 1.0f), 0);
+    for (int i = 0; i < N; i += 2)
+        kern_tmat_fini(&t[i]);
+    /* int8 matrices land in the freed space; their padding must be zero */
+    size_t rows = 37, cols = 1000;
+    float *x = aria_alloc_array(rows * cols, sizeof(float));
+    for (size_t i = 0; i < rows * cols; i++)
+        x[i] = rndf();
+    acts_buf b;
+    acts_alloc(&b, 1, cols, 0);
+    fill_acts_random(&b);
+    for (int i = 0; i < N; i += 2) {
+        kern_i8mat h;
+        CK_EQ(kern_i8mat_init(&h, rows, cols), 0);
+        for (size_t r = 0; r < rows; r++)
+            kern_i8mat_set_row_f32(&h, r, x + r * cols);
+        float got[37];
+        FOR_EACH_ISA(o)
+        {
+            o->i8mat_matvec(&h, &b.a, got, 0, rows);
+            for (size_t r = 0; r < rows; r++) {
+                int32_t s = 0;
+                for (size_t c = 0; c < cols; c++)
+                    s += kern_i8mat_get(&h, r, c) * b.a.q[c];
+                CK_EQ(got[r], (float)s * (b.a.scale[0] * h.wscale[r]), "%s", o->name);
+            }
+        }
+        kern_i8mat_fini(&h);
+    }
+    for (int i = 1; i < N; i += 2) {
+        for (size_t k = 0; k < 100 * 1000; k += 997)
+            CK_EQ(kern_tmat_get(&t[i], k / 1000, k % 1000), codes[k]);
+        kern_tmat_fini(&t[i]);
+    }
+    acts_free(&b);
+    aria_free(x);
+    aria_free(codes);
+    aria_free(t);
+}
