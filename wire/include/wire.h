@@ -73,8 +73,11 @@ typedef struct wire_config {
     const char *service_listen;   /* nng URL; default "tcp://127.0.0.1:0" */
     const char *const *bootstrap; /* service URLs of known nodes (--peer); copied */
     size_t n_bootstrap;
-    const aria_clock *clock; /* NULL: system clock; borrowed */
-    wire_event_fn on_event;  /* may be NULL */
+    /* NULL: system clock; borrowed. Drives the owner's timers, message ages
+     * and the seen cache; rate buckets and IP bans (read on nng threads)
+     * use the system monotonic clock. */
+    const aria_clock *clock;
+    wire_event_fn on_event; /* may be NULL */
     void *on_event_ctx;
 
     /* Advertised in this node's peer record (copied). */

@@ -1723,7 +1723,18 @@ wire_node_free(wire_node *n)
             p.id = ids[i];
             nng_pipe_close(p);
         }
-        if (k)
+        /* dialers are closed here, apart from the socket: closing a dialer
+         * and its socket back to back is the pattern that hangs nng
+         * 1.5.2's reaper (nanomsg/nng#1543); left to the socket, they are
+         * reaped after nng_close returns (LSan sees them as leaks) */
+        bool any = k > 0;
+        for (uint32_t i = 0; n->slots && i < n->cfg.outbound_target; i++)
+            if (n->slots[i].used) {
+                nng_dialer_close(n->slots[i].d);
+                n->slots[i].used = false;
+                any = true;
+            }
+        if (any)
             nng_msleep(50);
     }
     if (n->grecv)
@@ -1744,9 +1755,6 @@ wire_node_free(wire_node *n)
     }
     for (uint32_t i = 0; i < CONNS_MAX; i++)
         conn_close(&n->conns[i]);
-    /* The gossip dialers close with their socket: closing them first and
-     * the socket right after is the pattern that hangs nng 1.5.2's reaper
-     * (nanomsg/nng#1543). */
     if (n->gsock_open)
         nng_close(n->gsock);
     for (uint32_t i = 0; n->workers && i < n->cfg.service_workers; i++) {
