@@ -212,7 +212,9 @@ typedef struct incoming_ctx {
     uint8_t (*received)[32]; /* ids of sends the recipient's chain received */
     size_t n_received, cap_received;
     uint64_t sum;
-    bool collect; /* pass 1: collect receive sources of `to` */
+    bool collect;                         /* pass 1: collect receive sources of `to` */
+    uint8_t pick[LEDGER_MAX_SOURCES][32]; /* the first unreceived sends */
+    size_t n_pick;
 } incoming_ctx;
 
 static int
@@ -240,27 +242,81 @@ incoming_cb(void *ctx, const ledger_entry *e, const ledger_entry_info *info)
         if (!memcmp(x->received[i], info->id, 32))
             return 0;
     x->sum += e->amount;
+    if (x->n_pick < LEDGER_MAX_SOURCES)
+        memcpy(x->pick[x->n_pick++], info->id, 32);
     return 0;
 }
 
 /* Credits sent to `acc` by live sends its chain has not received yet (a
- * full scan: fine for a single node's ledger). Caller holds the lock. */
+ * full scan: fine for a single node's ledger). Caller holds the lock. x is
+ * caller storage (large); x->pick gets the ids of up to 16 such sends. */
 static int
-incoming_sum(node_app *a, const uint8_t acc[32], uint64_t *out)
+incoming_scan(node_app *a, const uint8_t acc[32], incoming_ctx *x)
 {
     acct_list l = {0};
-    incoming_ctx x = {.to = acc, .collect = true};
-    int rc = ledger_history(a->led, acc, 0, 0, incoming_cb, &x);
+    memset(x, 0, sizeof *x);
+    x->to = acc;
+    x->collect = true;
+    int rc = ledger_history(a->led, acc, 0, 0, incoming_cb, x);
     if (!rc)
         rc = ledger_accounts(a->led, acct_list_cb, &l);
-    x.collect = false;
+    x->collect = false;
     for (size_t i = 0; !rc && i < l.n; i++)
         if (memcmp(l.ids[i], acc, 32) != 0)
-            rc = ledger_history(a->led, l.ids[i], 0, 0, incoming_cb, &x);
+            rc = ledger_history(a->led, l.ids[i], 0, 0, incoming_cb, x);
     aria_free(l.ids);
-    aria_free(x.received);
-    *out = x.sum;
+    aria_free(x->received);
+    x->received = NULL;
     return rc < 0 ? rc : rc ? ARIA_EINTERNAL : 0;
+}
+
+static int
+id_cmp(const void *p, const void *q)
+{
+    return memcmp(p, q, 32);
+}
+
+/* Receive (sign a RECEIVE entry for) up to 16 live sends to this node's
+ * account that its chain has not received yet. The node loop calls this at
+ * start and every few seconds; sends arrive by import today, by gossip once
+ * the network is wired in. Returns how many sends were received, or < 0. */
+static int
+auto_receive(node_app *a)
+{
+    static incoming_ctx x; /* only the main thread calls this */
+    ledger_account_info ai;
+    pthread_mutex_lock(&a->lock);
+    int rc = ledger_account(a->led, a->account, &ai);
+    if (!rc && ai.frozen_seq == LEDGER_SEQ_NONE && ai.live_len == ai.chain_len)
+        rc = incoming_scan(a, a->account, &x);
+    else
+        x.n_pick = 0;
+    if (rc || x.n_pick == 0) {
+        pthread_mutex_unlock(&a->lock);
+        return rc;
+    }
+    ledger_entry e;
+    memset(&e, 0, sizeof e);
+    ledger_network_id(a->led, e.network);
+    e.seq = ai.chain_len;
+    memcpy(e.prev, ai.head, 32);
+    e.created_ms = aria_wall_ms();
+    e.kind = LEDGER_KIND_RECEIVE;
+    qsort(x.pick, x.n_pick, 32, id_cmp); /* sources strictly ascending */
+    e.n_sources = (uint32_t)x.n_pick;
+    memcpy(e.sources, x.pick, x.n_pick * 32);
+    aria_buf b;
+    aria_buf_init(&b, LEDGER_ENTRY_MAX_BYTES);
+    rc = ledger_entry_sign(&e, a->wal, &b, NULL);
+    if (!rc)
+        rc = ledger_apply(a->led, b.data, b.len, NULL);
+    aria_buf_fini(&b);
+    pthread_mutex_unlock(&a->lock);
+    if (rc)
+        return rc;
+    ARIA_LOG_I("N0015", "node", "received %u send(s) to this node's account",
+               (unsigned)e.n_sources);
+    return (int)e.n_sources;
 }
 
 static int
@@ -276,11 +332,16 @@ info_balance(node_app *a, const char *account, json_t *out)
     }
     ledger_account_info ai;
     uint64_t incoming = 0;
+    incoming_ctx *x = aria_alloc(sizeof *x);
+    if (!x)
+        return aria_errf(ARIA_ENOMEM, "out of memory");
     pthread_mutex_lock(&a->lock);
     rc = ledger_account(a->led, acc, &ai);
     if (!rc)
-        rc = incoming_sum(a, acc, &incoming);
+        rc = incoming_scan(a, acc, x);
+    incoming = x->sum;
     pthread_mutex_unlock(&a->lock);
+    aria_free(x);
     if (rc)
         return rc;
     char hx[65];
@@ -602,7 +663,7 @@ node_run(int argc, char **argv)
         int rc = identity_open(&app);
         if (rc)
             return cli_fail(rc, "node: keystore");
-        if ((rc = ledger_start(&app))) {
+        if ((rc = ledger_start(&app)) || (rc = auto_receive(&app)) < 0) {
             wallet_free(app.wal);
             ledger_close(app.led);
             return cli_fail(rc, "node: ledger");
@@ -653,7 +714,14 @@ node_run(int argc, char **argv)
            node_http_port(http), app.w ? node_worker_model_id(app.w) : "-");
     fflush(stdout);
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) { /* the node loop: signals, and receiving what was sent to us */
+        struct timespec tick = {2, 0};
+        sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig > 0)
+            break;
+        if (app.led && auto_receive(&app) < 0)
+            ARIA_LOG_W("N0016", "node", "receiving incoming sends failed: %s", aria_err_msg());
+    }
     ARIA_LOG_I("N0004", "node", "signal %d: shutting down", sig);
     node_http_close(http);
     node_worker_close(app.w);

@@ -107,7 +107,7 @@ get_int(json_t *j, const char *k)
 
 /* Start the node; extra = further flags. */
 static void
-start_node(const char *extra)
+start_node_in(const char *sub, const char *extra)
 {
     int out[2];
     cr_assert_eq(pipe(out), 0);
@@ -117,8 +117,8 @@ start_node(const char *extra)
         close(out[0]);
         char cmd[1024];
         snprintf(cmd, sizeof cmd,
-                 "exec %s node run --data-dir %s/data --http 127.0.0.1:0 --log-level warn %s",
-                 bin(), dir, extra);
+                 "exec %s node run --data-dir %s/%s --http 127.0.0.1:0 --log-level warn %s", bin(),
+                 dir, sub, extra);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -132,6 +132,12 @@ start_node(const char *extra)
     cr_assert_not_null(p, "unexpected ready line: %s", line);
     node_port = (int)strtol(p + 15, NULL, 10);
     cr_assert(node_port > 0);
+}
+
+static void
+start_node(const char *extra)
+{
+    start_node_in("data", extra);
 }
 
 static void
@@ -158,7 +164,7 @@ cleanup(void)
 }
 
 static void
-check_balance(const char *account, long long available, long long incoming)
+check_balance2(const char *account, long long available, long long pending, long long incoming)
 {
     char path[200];
     snprintf(path, sizeof path, "/aria/v1/balance%s%s", account ? "?account=" : "",
@@ -166,12 +172,18 @@ check_balance(const char *account, long long available, long long incoming)
     resp r = http("GET", path, NULL);
     cr_assert_eq(r.status, 200, "%s: %d", path, r.status);
     cr_assert_eq(get_int(r.j, "available"), available, "%s", path);
-    cr_assert_eq(get_int(r.j, "pending"), 0);
-    cr_assert_eq(get_int(r.j, "balance"), available);
+    cr_assert_eq(get_int(r.j, "pending"), pending, "%s", path);
+    cr_assert_eq(get_int(r.j, "balance"), available + pending);
     cr_assert_eq(get_int(r.j, "incoming"), incoming, "%s", path);
     if (account)
         cr_assert_str_eq(json_string_value(json_object_get(r.j, "account")), account);
     json_decref(r.j);
+}
+
+static void
+check_balance(const char *account, long long available, long long incoming)
+{
+    check_balance2(account, available, 0, incoming);
 }
 
 Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .timeout = 110)
@@ -182,17 +194,19 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     snprintf(dir, sizeof dir, "/tmp/aria-nledger-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     char o[4096], a[128], b[128], node[64];
-    cr_assert_eq(run(o, sizeof o, "mkdir %s/data", dir), 0);
+    cr_assert_eq(run(o, sizeof o, "mkdir %s/data %s/datab", dir, dir), 0);
     cr_assert_eq(run(o, sizeof o,
                      "%s wallet new --no-passphrase --testnet --file %s/data/wallet.key", bin(),
                      dir),
                  0, "%s", o);
-    cr_assert_eq(
-        run(o, sizeof o, "%s wallet new --no-passphrase --testnet --file %s/b.key", bin(), dir), 0,
-        "%s", o);
+    cr_assert_eq(run(o, sizeof o,
+                     "%s wallet new --no-passphrase --testnet --file %s/datab/wallet.key", bin(),
+                     dir),
+                 0, "%s", o);
     cr_assert_eq(
         run(a, sizeof a, "%s wallet address --testnet --file %s/data/wallet.key", bin(), dir), 0);
-    cr_assert_eq(run(b, sizeof b, "%s wallet address --testnet --file %s/b.key", bin(), dir), 0);
+    cr_assert_eq(
+        run(b, sizeof b, "%s wallet address --testnet --file %s/datab/wallet.key", bin(), dir), 0);
     a[strcspn(a, "\n")] = 0, b[strcspn(b, "\n")] = 0;
     cr_assert(!strncmp(a, "tart1", 5) && !strncmp(b, "tart1", 5), "%s %s", a, b);
     char gpath[128];
@@ -201,8 +215,9 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     cr_assert_not_null(g);
     fprintf(g,
             "{\"name\": \"node-ledger-test\", \"timestamp_ms\": 1764000000000,\n"
-            " \"allocations\": [{\"account\": \"%s\", \"amount\": 1000000}]}\n",
-            a);
+            " \"allocations\": [{\"account\": \"%s\", \"amount\": 1000000},\n"
+            "                 {\"account\": \"%s\", \"amount\": 5000}]}\n",
+            a, b);
     fclose(g);
 
     /* An unencrypted keystore needs --testnet. */
@@ -293,6 +308,45 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     cr_assert_eq(run(o, sizeof o, "%s wallet balance --node %s", bin(), node), 0, "%s", o);
     cr_assert(strstr(o, "available 749000\n"), "%s", o);
     stop_node();
+
+    /* B's own node, given A's entries, receives the 251000 A sent (pending
+     * for the 60 s settle delay) and pays 3000 back; A's node, given B's
+     * entries, receives them in turn. */
+    cr_assert_eq(
+        run(o, sizeof o, "%s ledger --dir %s/data/ledger export %s/a.exp", bin(), dir, dir), 0,
+        "%s", o);
+    cr_assert_eq(
+        run(o, sizeof o, "%s ledger --dir %s/datab/ledger --genesis %s init", bin(), dir, gpath), 0,
+        "%s", o);
+    cr_assert_eq(
+        run(o, sizeof o, "%s ledger --dir %s/datab/ledger import %s/a.exp", bin(), dir, dir), 0,
+        "%s", o);
+    start_node_in("datab", "--testnet");
+    check_balance2(NULL, 5000, 251000, 0);
+    check_balance(a, 749000, 0);
+    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 6000}", a);
+    r = http("POST", "/aria/v1/send", body); /* pending credits are not spendable yet */
+    cr_assert_eq(r.status, 402);
+    json_decref(r.j);
+    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 3000}", a);
+    r = http("POST", "/aria/v1/send", body);
+    cr_assert_eq(r.status, 200);
+    json_decref(r.j);
+    check_balance2(NULL, 2000, 251000, 0);
+    check_balance(a, 749000, 3000);
+    stop_node();
+    cr_assert_eq(
+        run(o, sizeof o, "%s ledger --dir %s/datab/ledger export %s/b.exp", bin(), dir, dir), 0,
+        "%s", o);
+    cr_assert_eq(
+        run(o, sizeof o, "%s ledger --dir %s/data/ledger import %s/b.exp", bin(), dir, dir), 0,
+        "%s", o);
+    start_node("--testnet");
+    check_balance2(NULL, 749000, 3000, 0);
+    check_balance2(b, 2000, 251000, 0);
+    stop_node();
+    cr_assert_eq(run(o, sizeof o, "%s ledger --dir %s/data/ledger verify", bin(), dir), 0, "%s", o);
+    cr_assert(strstr(o, "verify: ok") && strstr(o, "balances 1005000 + in flight 0"), "%s", o);
 
     /* A different genesis is refused. */
     g = fopen(gpath, "w");
