@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -310,7 +311,7 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     stop_node();
 
     /* B's own node, given A's entries, receives the 251000 A sent (pending
-     * for the 60 s settle delay) and pays 3000 back; A's node, given B's
+     * for the 60 s settle delay) and pays 5000 back; A's node, given B's
      * entries, receives them in turn. */
     cr_assert_eq(
         run(o, sizeof o, "%s ledger --dir %s/data/ledger export %s/a.exp", bin(), dir, dir), 0,
@@ -328,12 +329,30 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     r = http("POST", "/aria/v1/send", body); /* pending credits are not spendable yet */
     cr_assert_eq(r.status, 402);
     json_decref(r.j);
-    snprintf(body, sizeof body, "{\"to\": \"%s\", \"amount\": 3000}", a);
-    r = http("POST", "/aria/v1/send", body);
-    cr_assert_eq(r.status, 200);
-    json_decref(r.j);
-    check_balance2(NULL, 2000, 251000, 0);
-    check_balance(a, 749000, 3000);
+    /* 8 concurrent sends of 1000 from B's 5000 available: exactly 5 pass. */
+    snprintf(node, sizeof node, "127.0.0.1:%d", node_port);
+    pid_t kids[8];
+    for (int i = 0; i < 8; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            int devnull = open("/dev/null", O_WRONLY);
+            dup2(devnull, 1), dup2(devnull, 2);
+            execl(bin(), "aria", "wallet", "send", a, "1000", "--node", node, (char *)NULL);
+            _exit(127);
+        }
+        cr_assert(kids[i] > 0);
+    }
+    int ok = 0, refused = 0;
+    for (int i = 0; i < 8; i++) {
+        int st = 0;
+        cr_assert_eq(waitpid(kids[i], &st, 0), kids[i]);
+        cr_assert(WIFEXITED(st));
+        ok += WEXITSTATUS(st) == 0, refused += WEXITSTATUS(st) == 1;
+    }
+    cr_assert_eq(ok, 5, "%d sends passed, %d refused", ok, refused);
+    cr_assert_eq(refused, 3);
+    check_balance2(NULL, 0, 251000, 0);
+    check_balance(a, 749000, 5000);
     stop_node();
     cr_assert_eq(
         run(o, sizeof o, "%s ledger --dir %s/datab/ledger export %s/b.exp", bin(), dir, dir), 0,
@@ -342,11 +361,15 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
         run(o, sizeof o, "%s ledger --dir %s/data/ledger import %s/b.exp", bin(), dir, dir), 0,
         "%s", o);
     start_node("--testnet");
-    check_balance2(NULL, 749000, 3000, 0);
-    check_balance2(b, 2000, 251000, 0);
+    check_balance2(NULL, 749000, 5000, 0);
+    check_balance2(b, 0, 251000, 0);
     stop_node();
     cr_assert_eq(run(o, sizeof o, "%s ledger --dir %s/data/ledger verify", bin(), dir), 0, "%s", o);
     cr_assert(strstr(o, "verify: ok") && strstr(o, "balances 1005000 + in flight 0"), "%s", o);
+
+    /* The CLI without a node: a clear error. */
+    cr_assert_eq(run(o, sizeof o, "%s wallet balance --node %s", bin(), node), 1, "%s", o);
+    cr_assert(strstr(o, "cannot connect"), "%s", o);
 
     /* A different genesis is refused. */
     g = fopen(gpath, "w");
