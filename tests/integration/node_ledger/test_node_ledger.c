@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "base.h"
+#include "ledger.h"
+#include "wallet.h"
 
 static char dir[64];
 static pid_t node_pid;
@@ -366,6 +368,67 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     stop_node();
     cr_assert_eq(run(o, sizeof o, "%s ledger --dir %s/data/ledger verify", bin(), dir), 0, "%s", o);
     cr_assert(strstr(o, "verify: ok") && strstr(o, "balances 1005000 + in flight 0"), "%s", o);
+
+    /* A paid job's settlement: A pays B 100 with a receipt B signed (as the
+     * network path will); the node lists it for both sides. */
+    {
+        char ka[128], kb[128], ldir[128];
+        snprintf(ka, sizeof ka, "%s/data/wallet.key", dir);
+        snprintf(kb, sizeof kb, "%s/datab/wallet.key", dir);
+        snprintf(ldir, sizeof ldir, "%s/data/ledger", dir);
+        wallet *wa = NULL, *wb = NULL;
+        ledger *l = NULL;
+        cr_assert_eq(wallet_keystore_load(ka, NULL, &wa), 0);
+        cr_assert_eq(wallet_keystore_load(kb, NULL, &wb), 0);
+        cr_assert_eq(ledger_open(ldir, NULL, NULL, &l), 0, "%s", aria_err_msg());
+        uint8_t ida[32], idb[32];
+        wallet_account_id(wa, ida);
+        wallet_account_id(wb, idb);
+        ledger_account_info ai;
+        cr_assert_eq(ledger_account(l, ida, &ai), 0);
+        ledger_entry e;
+        memset(&e, 0, sizeof e);
+        ledger_network_id(l, e.network);
+        e.seq = ai.chain_len;
+        memcpy(e.prev, ai.head, 32);
+        e.kind = LEDGER_KIND_SEND;
+        e.amount = 100;
+        memcpy(e.to, idb, 32);
+        e.has_receipt = true;
+        memset(e.receipt.job_id, 0x4a, 32);
+        snprintf(e.receipt.model_id, sizeof e.receipt.model_id, "bitnet-test");
+        e.receipt.tokens_in = 7;
+        e.receipt.tokens_out = 10;
+        memset(e.receipt.output_hash, 0x0b, 32);
+        cr_assert_eq(ledger_receipt_sign(e.network, &e.receipt, wb), 0);
+        aria_buf eb;
+        aria_buf_init(&eb, LEDGER_ENTRY_MAX_BYTES);
+        cr_assert_eq(ledger_entry_sign(&e, wa, &eb, NULL), 0);
+        cr_assert_eq(ledger_apply(l, eb.data, eb.len, NULL), 0, "%s", aria_err_msg());
+        aria_buf_fini(&eb);
+        ledger_close(l);
+        wallet_free(wa);
+        wallet_free(wb);
+    }
+    start_node("--testnet");
+    check_balance2(NULL, 748900, 5000, 0);
+    for (int side = 0; side < 2; side++) {
+        char path[200];
+        snprintf(path, sizeof path, "/aria/v1/receipts%s%s", side ? "?account=" : "",
+                 side ? b : "");
+        r = http("GET", path, NULL);
+        cr_assert_eq(r.status, 200);
+        json_t *list = json_object_get(r.j, "receipts");
+        cr_assert_eq(json_array_size(list), 1, "%s", path);
+        json_t *rc0 = json_array_get(list, 0);
+        cr_assert_str_eq(json_string_value(json_object_get(rc0, "requester")), a);
+        cr_assert_str_eq(json_string_value(json_object_get(rc0, "provider")), b);
+        cr_assert_str_eq(json_string_value(json_object_get(rc0, "model")), "bitnet-test");
+        cr_assert_eq(get_int(rc0, "amount"), 100);
+        cr_assert_eq(get_int(rc0, "tokens_out"), 10);
+        json_decref(r.j);
+    }
+    stop_node();
 
     /* The CLI without a node: a clear error. */
     cr_assert_eq(run(o, sizeof o, "%s wallet balance --node %s", bin(), node), 1, "%s", o);
