@@ -132,7 +132,7 @@ def main():
         for i in range(0, len(val_ids) - a.seq - 1, step)[:n_windows]:
             x = val_ids[i:i + a.seq].unsqueeze(0)
             y = val_ids[i + 1:i + a.seq + 1].unsqueeze(0)
-            tot += torch.nn.functional.cross_entropy(model(x).view(-1, cfg.vocab), y.view(-1),
+            tot += torch.nn.functional.cross_entropy(model(x).reshape(-1, cfg.vocab), y.view(-1),
                                                      reduction="sum").item()
             cnt += y.numel()
         model.train()
@@ -146,7 +146,7 @@ def main():
         ix = torch.randint(0, len(train_ids) - a.seq - 1, (a.batch,), generator=g)
         x = torch.stack([train_ids[i:i + a.seq] for i in ix])
         y = torch.stack([train_ids[i + 1:i + a.seq + 1] for i in ix])
-        loss = torch.nn.functional.cross_entropy(model(x).view(-1, cfg.vocab), y.view(-1))
+        loss = torch.nn.functional.cross_entropy(model(x).reshape(-1, cfg.vocab), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
