@@ -319,17 +319,26 @@ auto_receive(node_app *a)
     return (int)e.n_sources;
 }
 
+/* The account a query names (?account=), or the node's own. */
+static int
+resolve_account(const node_app *a, const char *account, uint8_t acc[32])
+{
+    if (!account) {
+        memcpy(acc, a->account, 32);
+        return 0;
+    }
+    if (wallet_account_parse(account, acc))
+        return bad_account("account", account);
+    return 0;
+}
+
 static int
 info_balance(node_app *a, const char *account, json_t *out)
 {
     uint8_t acc[32];
     int rc;
-    if (account) {
-        if ((rc = wallet_account_parse(account, acc)))
-            return bad_account("account", account);
-    } else {
-        memcpy(acc, a->account, 32);
-    }
+    if ((rc = resolve_account(a, account, acc)))
+        return rc;
     ledger_account_info ai;
     uint64_t incoming = 0;
     incoming_ctx *x = aria_alloc(sizeof *x);
@@ -388,12 +397,8 @@ info_receipts(node_app *a, const char *account, json_t *out)
 {
     uint8_t acc[32];
     int rc;
-    if (account) {
-        if ((rc = wallet_account_parse(account, acc)))
-            return bad_account("account", account);
-    } else {
-        memcpy(acc, a->account, 32);
-    }
+    if ((rc = resolve_account(a, account, acc)))
+        return rc;
     receipts_ctx x = {a, json_array(), NULL};
     pthread_mutex_lock(&a->lock);
     rc = ledger_receipts(a->led, LEDGER_RECEIPTS_BY_REQUESTER, acc, receipts_cb, &x);
