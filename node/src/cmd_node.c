@@ -612,19 +612,26 @@ node_run(int argc, char **argv)
                                          {"log-level", required_argument, 0, 'l'},
                                          {"genesis", required_argument, 0, 'g'},
                                          {"testnet", no_argument, 0, 'T'},
+                                         {"gossip", required_argument, 0, 'G'},
+                                         {"service", required_argument, 0, 'S'},
+                                         {"peer", required_argument, 0, 'P'},
+                                         {"price", required_argument, 0, 'p'},
+                                         {"max-price", required_argument, 0, 'M'},
+                                         {"chunk-tokens", required_argument, 0, 'C'},
                                          {0, 0, 0, 0}};
     /* Pass 1: the config file; pass 2: flags override it. */
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:T", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:TG:S:P:p:M:C:", opts, NULL)) != -1) {
         if (ch == '?')
             return cli_usage_error(v, "unknown option or missing value");
         if (ch == 'c' && node_config_load_file(&app.cfg, optarg))
             return cli_fail(ARIA_EINVAL, "config");
     }
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:T", opts, NULL)) != -1) {
+    bool models_from_flags = false, peers_from_flags = false;
+    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:TG:S:P:p:M:C:", opts, NULL)) != -1) {
         const char *key = NULL, *flag = NULL;
         switch (ch) {
         case 'd': key = "node.data_dir", flag = "--data-dir"; break;
@@ -636,10 +643,18 @@ node_run(int argc, char **argv)
         case 'l': key = "node.log_level", flag = "--log-level"; break;
         case 'g': key = "node.genesis", flag = "--genesis"; break;
         case 'T': key = "node.testnet", flag = "--testnet", optarg = (char *)"true"; break;
+        case 'G': key = "gossip.listen", flag = "--gossip"; break;
+        case 'S': key = "service.listen", flag = "--service"; break;
+        case 'P': key = "gossip.peer", flag = "--peer"; break;
+        case 'p': key = "provider.price", flag = "--price"; break;
+        case 'M': key = "requester.max_price", flag = "--max-price"; break;
+        case 'C': key = "requester.chunk_tokens", flag = "--chunk-tokens"; break;
         default: continue;
         }
-        if (ch == 'm')
-            app.cfg.n_models = 0; /* the flag replaces the file's models */
+        if (ch == 'm' && !models_from_flags)
+            app.cfg.n_models = 0, models_from_flags = true; /* flags replace the file's models */
+        if (ch == 'P' && !peers_from_flags)
+            app.cfg.n_peers = 0, peers_from_flags = true; /* and its peers */
         if (node_config_set(&app.cfg, key, optarg, flag))
             return cli_fail(ARIA_EINVAL, "config");
     }

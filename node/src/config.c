@@ -33,6 +33,10 @@ node_config_defaults(node_config *c)
     c->log_level = ARIA_LOG_INFO;
     c->ledger_map_mib = 1024;
     c->http_body_max = 1 << 20;
+    c->chunk_tokens = 32;
+    c->bid_window_ms = 300;
+    c->chunk_timeout_ms = 10000;
+    c->job_timeout_ms = 300000;
 }
 
 typedef enum { K_STR, K_PATH, K_U64, K_INT, K_BOOL, K_LEVEL, K_PEER, K_MODEL } ktype;
@@ -70,6 +74,10 @@ static const keydef keys[] = {
     {"provider.threads", K_INT, offsetof(node_config, threads), 256, 1},
     {"provider.ctx", K_INT, offsetof(node_config, ctx_len), 1 << 20, 16},
     {"requester.max_price", K_U64, offsetof(node_config, max_price_micro), 1000000000, 0},
+    {"requester.chunk_tokens", K_INT, offsetof(node_config, chunk_tokens), 1024, 1},
+    {"requester.bid_window_ms", K_INT, offsetof(node_config, bid_window_ms), 60000, 10},
+    {"requester.chunk_timeout_ms", K_INT, offsetof(node_config, chunk_timeout_ms), 600000, 100},
+    {"requester.job_timeout_ms", K_INT, offsetof(node_config, job_timeout_ms), 86400000, 1000},
     {"ledger.map_mib", K_U64, offsetof(node_config, ledger_map_mib), 1 << 20, 1},
 };
 

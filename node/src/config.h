@@ -35,6 +35,11 @@ typedef struct node_config {
     aria_log_level log_level;
     uint64_t ledger_map_mib; /* LMDB map size */
     uint64_t http_body_max;  /* request body limit in bytes */
+    /* Network jobs (requester side). */
+    int chunk_tokens;     /* tokens per pulled (and paid) chunk */
+    int bid_window_ms;    /* how long an offer collects bids */
+    int chunk_timeout_ms; /* a provider silent this long is abandoned */
+    int job_timeout_ms;   /* a network job's deadline */
 } node_config;
 
 void node_config_defaults(node_config *c);
