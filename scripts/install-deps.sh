@@ -13,17 +13,18 @@ PKGS=(
   libmicrohttpd-dev libjansson-dev libinih-dev       # node
   libcriterion-dev libnanomsg-dev         # tests
   valgrind curl python3                   # tests and tools
+  prometheus                              # promtool checks /metrics in a test
 )
 # node and npm (OpenAI SDK and tokenizer parity tests): some machines carry a
 # nodejs build that bundles npm and conflicts with Debian's npm package, so
 # these count as present when the commands exist.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
-# Optional extras for specific tests; installed when asked (ARIA_EXTRAS=1).
-EXTRAS=(prometheus)
+# Optional extras; installed when asked (ARIA_EXTRAS=1).
+EXTRAS=()
 
 want=("${PKGS[@]}")
-if [ "${ARIA_EXTRAS:-0}" = 1 ]; then want+=("${EXTRAS[@]}"); fi
+if [ "${ARIA_EXTRAS:-0}" = 1 ] && [ ${#EXTRAS[@]} -gt 0 ]; then want+=("${EXTRAS[@]}"); fi
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps: this script needs Debian's dpkg and apt-get (Debian 12 expected)." >&2

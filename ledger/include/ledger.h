@@ -65,6 +65,7 @@ typedef struct ledger_receipt {
     char model_id[LEDGER_MODEL_ID_MAX + 1]; /* NUL-terminated, 1..128 printable ASCII */
     uint64_t tokens_in;
     uint64_t tokens_out;
+    uint64_t price_micro; /* per output token: the job cost is tokens_out * price_micro */
     uint8_t output_hash[32];
     uint8_t provider_sig[WALLET_SIG_BYTES];
 } ledger_receipt;
@@ -109,9 +110,9 @@ int ledger_entry_verify_sigs(const ledger_entry *e) ARIA_MUST_CHECK;
 
 /* The bytes a provider signs for a receipt (purpose "receipt"):
  * network(32) job_id(32) output_hash(32) tokens_in(u64le) tokens_out(u64le)
- * model_id_len(u8) model_id. `out` needs LEDGER_RECEIPT_SIGN_MAX bytes;
- * returns the length. */
-#define LEDGER_RECEIPT_SIGN_MAX (32 * 3 + 16 + 1 + LEDGER_MODEL_ID_MAX)
+ * price_micro(u64le) model_id_len(u8) model_id. `out` needs
+ * LEDGER_RECEIPT_SIGN_MAX bytes; returns the length. */
+#define LEDGER_RECEIPT_SIGN_MAX (32 * 3 + 24 + 1 + LEDGER_MODEL_ID_MAX)
 size_t ledger_receipt_sign_bytes(const uint8_t network[32], const ledger_receipt *r,
                                  uint8_t out[LEDGER_RECEIPT_SIGN_MAX]);
 /* The provider fills r->provider_sig. */

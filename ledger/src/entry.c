@@ -163,6 +163,7 @@ ledger_entry_encode(const ledger_entry *e, bool with_sig, aria_buf *out)
         r.model_id = (char *)e->receipt.model_id;
         r.tokens_in = e->receipt.tokens_in;
         r.tokens_out = e->receipt.tokens_out;
+        r.price_micro = e->receipt.price_micro;
         r.output_hash = (ProtobufCBinaryData){32, (uint8_t *)e->receipt.output_hash};
         r.provider_sig = (ProtobufCBinaryData){64, (uint8_t *)e->receipt.provider_sig};
         m.receipt = &r;
@@ -245,6 +246,7 @@ from_message(const Aria__Ledger__Entry *m, ledger_entry *e)
         memcpy(e->receipt.model_id, r->model_id, n + 1);
         e->receipt.tokens_in = r->tokens_in;
         e->receipt.tokens_out = r->tokens_out;
+        e->receipt.price_micro = r->price_micro;
     }
     decode_why = LEDGER_BAD_FIELD;
     return check_fields(e, ARIA_EPROTO);
@@ -314,9 +316,10 @@ ledger_receipt_sign_bytes(const uint8_t network[32], const ledger_receipt *r,
     memcpy(p + 64, r->output_hash, 32);
     aria_store_u64le(p + 96, r->tokens_in);
     aria_store_u64le(p + 104, r->tokens_out);
-    p[112] = (uint8_t)n;
-    memcpy(p + 113, r->model_id, n);
-    return 113 + n;
+    aria_store_u64le(p + 112, r->price_micro);
+    p[120] = (uint8_t)n;
+    memcpy(p + 121, r->model_id, n);
+    return 121 + n;
 }
 
 int

@@ -55,8 +55,11 @@ print_entry(const ledger_entry *e, const ledger_entry_info *info)
     printf(" balance_after %llu\n", (unsigned long long)info->balance_after);
     if (e->has_receipt) {
         hex32(x, e->receipt.job_id);
-        printf("    receipt job %s model %s tokens in %llu out %llu\n", x, e->receipt.model_id,
-               (unsigned long long)e->receipt.tokens_in, (unsigned long long)e->receipt.tokens_out);
+        printf("    receipt job %s model %s tokens in %llu out %llu price %llu total %llu\n", x,
+               e->receipt.model_id, (unsigned long long)e->receipt.tokens_in,
+               (unsigned long long)e->receipt.tokens_out,
+               (unsigned long long)e->receipt.price_micro,
+               (unsigned long long)(e->receipt.tokens_out * e->receipt.price_micro));
     }
 }
 

@@ -23,14 +23,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "build_info.h"
 #include "cli.h"
 #include "config.h"
 #include "http.h"
 #include "ledger.h"
+#include "net.h"
 #include "wallet.h"
 #include "worker.h"
+#include <sys/signalfd.h>
 
 typedef struct node_app {
     node_config cfg;
@@ -43,6 +46,7 @@ typedef struct node_app {
     uint8_t account[WALLET_ID_BYTES];
     pthread_mutex_t lock; /* guards led and the counters below */
     uint64_t sends_ok, sends_failed, credits_sent;
+    node_net *net; /* the network side; NULL without a ledger */
 } node_app;
 
 static void
@@ -61,8 +65,11 @@ static int
 be_submit(void *ctx, const node_completion_req *req, node_stream *s)
 {
     node_app *a = ctx;
+    if (!req->local && a->net)
+        return node_net_submit(a->net, req, s);
     if (!a->w)
-        return aria_errf(ARIA_EAGAIN, "this node serves no model");
+        return aria_errf(ARIA_EAGAIN, "this node serves no model%s",
+                         a->net ? "" : " and is not on a network (no genesis)");
     return node_worker_submit(a->w, req, s);
 }
 
@@ -310,8 +317,10 @@ auto_receive(node_app *a)
     rc = ledger_entry_sign(&e, a->wal, &b, NULL);
     if (!rc)
         rc = ledger_apply(a->led, b.data, b.len, NULL);
-    aria_buf_fini(&b);
     pthread_mutex_unlock(&a->lock);
+    if (!rc && a->net)
+        node_net_publish_entry(a->net, b.data, b.len);
+    aria_buf_fini(&b);
     if (rc)
         return rc;
     ARIA_LOG_I("N0015", "node", "received %u send(s) to this node's account",
@@ -382,13 +391,16 @@ receipts_cb(void *ctx, const ledger_entry *e, const ledger_entry_info *info)
     hex32(job, e->receipt.job_id);
     hex32(id, info->id);
     hex32(oh, e->receipt.output_hash);
-    json_array_append_new(
-        x->arr,
-        json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:s, s:b}", "entry", id, "job_id", job,
-                  "model", e->receipt.model_id, "requester", address_json(x->a, e->account),
-                  "provider", address_json(x->a, e->to), "amount", (json_int_t)e->amount,
-                  "tokens_in", (json_int_t)e->receipt.tokens_in, "tokens_out",
-                  (json_int_t)e->receipt.tokens_out, "output_hash", oh, "live", (int)info->live));
+    json_array_append_new(x->arr,
+                          json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:s, s:b}",
+                                    "entry", id, "job_id", job, "model", e->receipt.model_id,
+                                    "requester", address_json(x->a, e->account), "provider",
+                                    address_json(x->a, e->to), "amount", (json_int_t)e->amount,
+                                    "tokens_in", (json_int_t)e->receipt.tokens_in, "tokens_out",
+                                    (json_int_t)e->receipt.tokens_out, "price",
+                                    (json_int_t)e->receipt.price_micro, "total",
+                                    (json_int_t)(e->receipt.tokens_out * e->receipt.price_micro),
+                                    "output_hash", oh, "live", (int)info->live));
     return 0;
 }
 
@@ -462,6 +474,8 @@ be_send(void *ctx, const char *to, uint64_t amount, json_t *out)
     rc = ledger_entry_sign(&e, a->wal, &b, id);
     if (!rc)
         rc = ledger_apply(a->led, b.data, b.len, NULL);
+    if (!rc && a->net)
+        node_net_publish_entry(a->net, b.data, b.len);
     aria_buf_fini(&b);
     if (!rc)
         rc = ledger_account(a->led, a->account, &ai);
@@ -504,8 +518,39 @@ be_info(void *ctx, const char *what, const char *account, json_t *out)
                             json_integer((json_int_t)((aria_mono_ms() - a->started_ms) / 1000)));
         json_object_set_new(out, "model",
                             a->w ? json_string(node_worker_model_id(a->w)) : json_null());
-        json_object_set_new(out, "network",
-                            json_string("not wired in this build (local jobs only)"));
+        if (a->net) {
+            node_net_stats ns;
+            node_net_get_stats(a->net, &ns);
+            json_object_set_new(out, "gossip", json_string(node_net_gossip_addr(a->net)));
+            json_object_set_new(out, "service", json_string(node_net_service_addr(a->net)));
+            json_object_set_new(out, "peers",
+                                json_integer((json_int_t)node_net_peer_count(a->net)));
+            json_object_set_new(out, "jobs_served", json_integer((json_int_t)ns.jobs_served));
+            json_object_set_new(out, "jobs_requested", json_integer((json_int_t)ns.jobs_requested));
+            json_object_set_new(out, "credits_earned", json_integer((json_int_t)ns.credits_earned));
+            json_object_set_new(out, "credits_spent", json_integer((json_int_t)ns.credits_spent));
+            ledger_account_info ai;
+            pthread_mutex_lock(&a->lock);
+            int lrc = ledger_account(a->led, a->account, &ai);
+            pthread_mutex_unlock(&a->lock);
+            uint8_t sh[32];
+            char shx[65];
+            pthread_mutex_lock(&a->lock);
+            int hrc = ledger_state_hash(a->led, sh);
+            pthread_mutex_unlock(&a->lock);
+            if (!lrc)
+                json_object_set_new(out, "balance", json_integer((json_int_t)ai.balance));
+            if (!hrc) {
+                hex32(shx, sh);
+                json_object_set_new(out, "state_hash", json_string(shx));
+            }
+        } else {
+            json_object_set_new(out, "network", json_string("none: no genesis, local jobs only"));
+        }
+        if (st)
+            json_object_set_new(
+                out, "tok_s",
+                json_real(st->gen_ns ? (double)st->gen_tokens * 1e9 / (double)st->gen_ns : 0.0));
         json_object_set_new(out, "account", a->wal ? address_json(a, a->account) : json_null());
         json_object_set_new(out, "testnet", json_boolean(a->cfg.testnet));
         if (st) {
@@ -517,6 +562,11 @@ be_info(void *ctx, const char *what, const char *account, json_t *out)
     }
     if (!strcmp(what, "jobs")) {
         const node_worker_stats *st = a->w ? node_worker_get_stats(a->w) : NULL;
+        if (a->net) {
+            int nrc = node_net_info(a->net, "jobs", out);
+            if (nrc)
+                return nrc;
+        }
         if (st) {
             json_object_set_new(out, "done", json_integer((json_int_t)st->jobs_done));
             json_object_set_new(out, "failed", json_integer((json_int_t)st->jobs_failed));
@@ -526,10 +576,12 @@ be_info(void *ctx, const char *what, const char *account, json_t *out)
         }
         return 0;
     }
-    if (!strcmp(what, "peers"))
-        return aria_errf(ARIA_EUNSUPPORTED,
-                         "/aria/v1/%s needs the network, which this build does not wire in yet",
-                         what);
+    if (!strcmp(what, "peers")) {
+        if (!a->net)
+            return aria_errf(ARIA_ESTATE, "this node is not on a network: start it with a "
+                                          "genesis (node.genesis / --genesis)");
+        return node_net_info(a->net, "peers", out);
+    }
     return ARIA_ENOTFOUND;
 }
 
@@ -565,6 +617,8 @@ be_metrics(void *ctx, aria_buf *o)
                                   (unsigned long long)sent, (unsigned long long)ok,
                                   (unsigned long long)failed);
     }
+    if (a->net)
+        node_net_metrics(a->net, o);
     if (!a->w)
         return;
     const node_worker_stats *st = node_worker_get_stats(a->w);
@@ -715,11 +769,24 @@ node_run(int argc, char **argv)
     } else {
         ARIA_LOG_W("N0002", "node", "no model configured: this node serves no completions");
     }
+    if (app.led) {
+        node_net_opts no = {&app.cfg, app.wal, app.led, &app.lock, app.w};
+        if (node_net_open(&no, &app.net)) {
+            int rc = cli_fail(ARIA_EIO, "node: network");
+            node_worker_close(app.w);
+            ledger_close(app.led);
+            wallet_free(app.wal);
+            return rc;
+        }
+        ARIA_LOG_I("N0017", "node", "network: gossip %s, service %s, %d bootstrap peer(s)",
+                   node_net_gossip_addr(app.net), node_net_service_addr(app.net), app.cfg.n_peers);
+    }
     node_backend be = {&app, be_list_models, be_submit, be_info, be_send, be_metrics};
     node_http_opts ho = {app.cfg.http_listen, app.cfg.http_body_max, 64, 300};
     node_http *http = NULL;
     if (node_http_open(&ho, &be, &http)) {
         int rc = cli_fail(ARIA_EIO, "http");
+        node_net_close(app.net);
         node_worker_close(app.w);
         ledger_close(app.led);
         wallet_free(app.wal);
@@ -729,21 +796,43 @@ node_run(int argc, char **argv)
                (int)(strrchr(app.cfg.http_listen, ':') - app.cfg.http_listen), app.cfg.http_listen,
                node_http_port(http), app.cfg.data_dir);
     /* The readiness line scripts wait for. */
-    printf("aria node: ready http=%.*s:%d model=%s\n",
+    char addr[WALLET_ADDRESS_MAX] = "-";
+    if (app.wal && wallet_address_encode(app.account, app.cfg.testnet, addr))
+        snprintf(addr, sizeof addr, "-");
+    printf("aria node: ready http=%.*s:%d model=%s gossip=%s service=%s account=%s\n",
            (int)(strrchr(app.cfg.http_listen, ':') - app.cfg.http_listen), app.cfg.http_listen,
-           node_http_port(http), app.w ? node_worker_model_id(app.w) : "-");
+           node_http_port(http), app.w ? node_worker_model_id(app.w) : "-",
+           app.net ? node_net_gossip_addr(app.net) : "-",
+           app.net ? node_net_service_addr(app.net) : "-", addr);
     fflush(stdout);
     int sig = 0;
-    for (;;) { /* the node loop: signals, and receiving what was sent to us */
-        struct timespec tick = {2, 0};
-        sig = sigtimedwait(&sigs, NULL, &tick);
-        if (sig > 0)
-            break;
-        if (app.led && auto_receive(&app) < 0)
-            ARIA_LOG_W("N0016", "node", "receiving incoming sends failed: %s", aria_err_msg());
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    uint64_t next_recv = 0;
+    for (;;) { /* the node loop: network, signals, receiving what was sent to us */
+        if (app.net) {
+            if (node_net_run_once(app.net, 50, sfd) == 1) {
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+                    sig = (int)si.ssi_signo;
+                break;
+            }
+        } else {
+            struct timespec tick = {1, 0};
+            sig = sigtimedwait(&sigs, NULL, &tick);
+            if (sig > 0)
+                break;
+        }
+        if (app.led && aria_mono_ms() >= next_recv) {
+            next_recv = aria_mono_ms() + 1000;
+            if (auto_receive(&app) < 0)
+                ARIA_LOG_W("N0016", "node", "receiving incoming sends failed: %s", aria_err_msg());
+        }
     }
+    if (sfd >= 0)
+        close(sfd);
     ARIA_LOG_I("N0004", "node", "signal %d: shutting down", sig);
     node_http_close(http);
+    node_net_close(app.net);
     node_worker_close(app.w);
     ledger_close(app.led);
     wallet_free(app.wal);

@@ -93,6 +93,7 @@ map_error(int rc, unsigned *status, const char **type, const char **code)
         break;
     case ARIA_EFULL: *status = 429, *type = "rate_limit_error", *code = "capacity"; break;
     case ARIA_EAGAIN: *status = 503, *type = "service_unavailable", *code = "no_provider"; break;
+    case ARIA_ESTATE: *status = 503, *type = "service_unavailable", *code = "not_configured"; break;
     case ARIA_ETIMEDOUT: *status = 504, *type = "timeout", *code = "timeout"; break;
     case ARIA_EUNSUPPORTED: *status = 501, *type = "server_error", *code = "not_implemented"; break;
     default: *status = 500, *type = "server_error", *code = "internal_error"; break;
@@ -333,8 +334,14 @@ usage_json(const node_stream_result *r)
 static json_t *
 aria_json(const node_stream_result *r)
 {
-    return json_pack("{s:I, s:s, s:s}", "cost_micro", (json_int_t)r->cost_micro, "provider",
-                     r->provider, "job_id", r->job_id);
+    json_t *j = json_pack("{s:I, s:s, s:s}", "cost_micro", (json_int_t)r->cost_micro, "provider",
+                          r->provider, "job_id", r->job_id);
+    json_t *att = r->attempts[0] ? json_loads(r->attempts, 0, NULL) : NULL;
+    if (j && att)
+        json_object_set_new(j, "attempts", att);
+    else
+        json_decref(att);
+    return j;
 }
 
 static void
@@ -448,6 +455,15 @@ handle_completion(node_http *h, struct MHD_Connection *c, const char *body, size
         map_error(rc, &st, &type, &code);
         const char *msg = aria_err_msg();
         return send_error(c, st, type, code, *msg ? msg : aria_strerror(rc));
+    }
+    node_stream_result early;
+    if (stream && !node_stream_wait_started(s, 120000, &early)) {
+        /* failed before any output (no bids, too few credits, ...): a real status */
+        node_stream_release(s);
+        unsigned st;
+        const char *type, *code;
+        map_error(early.error, &st, &type, &code);
+        return send_error(c, st, type, code, early.error_msg);
     }
     if (stream) {
         sse_ctx *x = aria_calloc(1, sizeof *x);

@@ -118,6 +118,47 @@ node_stream_push(node_stream *s, const char *text, size_t len)
     return 0;
 }
 
+int
+node_stream_push_nb(node_stream *s, const char *text, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (s->canceled || s->finished)
+        rc = ARIA_ECANCELED;
+    else if (len > s->cap - s->len)
+        rc = aria_errf(ARIA_EFULL, "stream: the client is %zu bytes behind", s->len);
+    if (rc || !len) {
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+    }
+    for (size_t i = 0; i < len; i++)
+        s->buf[(s->head + s->len + i) % s->cap] = text[i];
+    s->len += len;
+    if (s->p_count == ARIA_ARRAY_LEN(s->plen)) /* ring full: grow the newest piece */
+        s->plen[(s->p_head + s->p_count - 1) % ARIA_ARRAY_LEN(s->plen)] += len;
+    else
+        s->plen[(s->p_head + s->p_count++) % ARIA_ARRAY_LEN(s->plen)] = len;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+bool
+node_stream_wait_started(node_stream *s, int timeout_ms, node_stream_result *res)
+{
+    struct timespec dl;
+    deadline_in(&dl, timeout_ms);
+    pthread_mutex_lock(&s->mu);
+    while (s->len == 0 && !s->finished)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT)
+            break;
+    bool failed = s->len == 0 && s->finished && s->res.error;
+    if (failed && res)
+        *res = s->res;
+    pthread_mutex_unlock(&s->mu);
+    return !failed;
+}
+
 void
 node_stream_finish(node_stream *s, const node_stream_result *res)
 {

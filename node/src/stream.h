@@ -29,8 +29,9 @@ typedef struct node_stream_result {
     uint32_t prompt_tokens;
     uint32_t completion_tokens;
     uint64_t cost_micro; /* credits paid for the job (0 if local) */
-    char provider[80];   /* provider address or "local" */
+    char provider[96];   /* provider address or "local" */
     char job_id[65];     /* hex job id ("" if local) */
+    char attempts[1024]; /* network jobs: JSON array of {provider, price, tokens, paid} */
 } node_stream_result;
 
 int node_stream_new(size_t cap_bytes, node_stream **out) ARIA_MUST_CHECK;
@@ -41,6 +42,14 @@ void node_stream_release(node_stream *s);
  * the producer can stop early. finish may be called once; later pushes fail. */
 int node_stream_push(node_stream *s, const char *text, size_t len);
 void node_stream_finish(node_stream *s, const node_stream_result *res);
+/* Never blocks (for the node loop): the text is one piece, merged into the
+ * newest piece when the piece ring is full; ARIA_EFULL when the byte buffer
+ * lacks room (the client stopped reading), ARIA_ECANCELED as push. */
+int node_stream_push_nb(node_stream *s, const char *text, size_t len);
+/* Consumer: wait up to timeout_ms until the stream has text or is finished.
+ * false (and *res filled) when it finished with an error before any text, so
+ * the HTTP layer can still answer with an error status. */
+bool node_stream_wait_started(node_stream *s, int timeout_ms, node_stream_result *res);
 bool node_stream_canceled(node_stream *s);
 
 /* Consumer side. Waits up to timeout_ms for text; copies at most cap bytes

@@ -13,6 +13,27 @@
 
 #include "kern_model.h"
 #include "kern_tok.h"
+#include "wallet.h"
+
+/* A chunked job's shared state (worker thread <-> node loop), under mu. */
+struct node_pjob {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    uint32_t chunk_tokens;
+    int64_t allowed; /* highest chunk index the loop allows */
+    bool canceled;   /* loop closed it */
+    int failed;      /* ARIA_E* once the job failed */
+    char fail_msg[200];
+    bool has_ready; /* one computed chunk waiting for take */
+    node_pjob_chunk ready;
+    /* worker-thread only: */
+    uint32_t cur_index, cur_tokens, n_out, n_prompt;
+    aria_buf cur;
+    wallet_hasher hash;
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+};
 
 typedef struct job {
     struct job *next;
@@ -21,6 +42,7 @@ typedef struct job {
     kern_gen_params gp;
     char *stop_store[NODE_REQ_MAX_STOP];
     node_stream *s;
+    node_pjob *pj; /* chunked job instead of a stream */
 } job;
 
 struct node_worker {
@@ -39,11 +61,14 @@ struct node_worker {
     node_worker_stats st;
 };
 
+static void pjob_unref(node_pjob *pj);
+
 static void
 job_free(job *j)
 {
     if (!j)
         return;
+    pjob_unref(j->pj);
     for (int i = 0; i < NODE_REQ_MAX_STOP; i++)
         aria_free(j->stop_store[i]);
     aria_free(j->ids);
@@ -98,6 +123,138 @@ run_job(node_worker *w, kern_ctx *ctx, job *j)
     node_stream_finish(j->s, &res);
 }
 
+/* ---- chunked jobs ---- */
+
+static void
+pjob_unref(node_pjob *pj)
+{
+    if (!pj)
+        return;
+    pthread_mutex_lock(&pj->mu);
+    int left = --pj->refs;
+    pthread_mutex_unlock(&pj->mu);
+    if (left)
+        return;
+    aria_buf_fini(&pj->cur);
+    if (pj->has_ready)
+        aria_buf_fini(&pj->ready.payload);
+    pthread_mutex_destroy(&pj->mu);
+    pthread_cond_destroy(&pj->cv);
+    aria_free(pj);
+}
+
+/* Worker thread: hand the chunk being built to the loop (waiting for the
+ * ready slot to free), then start the next one. false if canceled. */
+static bool
+pjob_post(node_pjob *pj, bool last)
+{
+    pthread_mutex_lock(&pj->mu);
+    while (pj->has_ready && !pj->canceled)
+        pthread_cond_wait(&pj->cv, &pj->mu);
+    if (pj->canceled) {
+        pthread_mutex_unlock(&pj->mu);
+        return false;
+    }
+    memset(&pj->ready, 0, sizeof pj->ready);
+    pj->ready.index = pj->cur_index;
+    pj->ready.n_tokens = pj->cur_tokens;
+    pj->ready.last = last;
+    pj->ready.n_prompt = pj->n_prompt;
+    pj->ready.n_out = pj->n_out;
+    if (last) {
+        wallet_hasher h = pj->hash; /* the running hash stays usable */
+        wallet_hasher_final(&h, pj->ready.out_hash);
+    }
+    pj->ready.payload = pj->cur;
+    aria_buf_init(&pj->cur, 1 << 20);
+    pj->has_ready = true;
+    pj->cur_index++;
+    pj->cur_tokens = 0;
+    pthread_mutex_unlock(&pj->mu);
+    pj->notify(pj->notify_ctx);
+    return true;
+}
+
+/* Worker thread: wait until the loop allows chunk cur_index. */
+static bool
+pjob_wait_allowed(node_pjob *pj)
+{
+    pthread_mutex_lock(&pj->mu);
+    while (pj->allowed < (int64_t)pj->cur_index && !pj->canceled)
+        pthread_cond_wait(&pj->cv, &pj->mu);
+    bool ok = !pj->canceled;
+    pthread_mutex_unlock(&pj->mu);
+    return ok;
+}
+
+static int
+on_chunk_token(void *ud, int32_t id, const float *logits, const char *text, size_t len)
+{
+    node_pjob *pj = ud;
+    ARIA_UNUSED(logits);
+    if (id >= 0 && pj->cur_tokens == pj->chunk_tokens) {
+        /* a token past a full chunk: that chunk was not the last one */
+        if (!pjob_post(pj, false) || !pjob_wait_allowed(pj))
+            return 1;
+    }
+    if (len > UINT16_MAX)
+        len = UINT16_MAX;
+    (void)aria_buf_put_u32le(&pj->cur, (uint32_t)id);
+    (void)aria_buf_put_u16le(&pj->cur, (uint16_t)len);
+    (void)aria_buf_put(&pj->cur, text, len);
+    if (id >= 0) {
+        uint8_t le[4];
+        aria_store_u32le(le, (uint32_t)id);
+        wallet_hasher_update(&pj->hash, le, 4);
+        pj->cur_tokens++;
+        pj->n_out++;
+    }
+    pthread_mutex_lock(&pj->mu);
+    bool c = pj->canceled;
+    pthread_mutex_unlock(&pj->mu);
+    return c ? 1 : 0;
+}
+
+static void
+pjob_fail(node_pjob *pj, int rc, const char *what)
+{
+    pthread_mutex_lock(&pj->mu);
+    pj->failed = rc ? rc : ARIA_EINTERNAL;
+    snprintf(pj->fail_msg, sizeof pj->fail_msg, "%s: %s", what, aria_err_msg());
+    pthread_mutex_unlock(&pj->mu);
+    pj->notify(pj->notify_ctx);
+}
+
+static void
+run_chunked(node_worker *w, kern_ctx *ctx, job *j)
+{
+    node_pjob *pj = j->pj;
+    kern_ctx_truncate(ctx, 0);
+    pj->n_prompt = (uint32_t)j->n_ids;
+    if (!pjob_wait_allowed(pj))
+        return;
+    kern_gen_result gr;
+    memset(&gr, 0, sizeof gr);
+    int rc = kern_generate(ctx, j->ids, j->n_ids, &j->gp, on_chunk_token, pj, &gr);
+    atomic_fetch_add(&w->st.prompt_tokens, gr.n_prompt);
+    atomic_fetch_add(&w->st.gen_tokens, gr.n_generated);
+    atomic_fetch_add(&w->st.prompt_ns, gr.prompt_ns);
+    atomic_fetch_add(&w->st.gen_ns, gr.gen_ns);
+    if (rc) {
+        atomic_fetch_add(&w->st.jobs_failed, 1);
+        pjob_fail(pj, rc, "inference failed");
+        return;
+    }
+    if (gr.reason == KERN_STOP_CALLBACK)
+        return; /* canceled */
+    if (pj->cur.err) {
+        pjob_fail(pj, pj->cur.err, "chunk too large");
+        return;
+    }
+    if (pjob_post(pj, true))
+        atomic_fetch_add(&w->st.jobs_done, 1);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -120,7 +277,11 @@ worker_main(void *arg)
         atomic_store(&w->st.queued, w->n_queued);
         pthread_mutex_unlock(&w->mu);
         atomic_fetch_add(&w->st.running, 1);
-        if (rc) {
+        if (rc && j->pj) {
+            pjob_fail(j->pj, rc, "cannot create an inference context");
+        } else if (j->pj) {
+            run_chunked(w, ctx, j);
+        } else if (rc) {
             node_stream_result res;
             memset(&res, 0, sizeof res);
             res.error = rc;
@@ -201,6 +362,13 @@ node_worker_close(node_worker *w)
         pthread_mutex_unlock(&w->mu);
         while (j) {
             job *next = j->next;
+            if (j->pj) {
+                (void)aria_errf(ARIA_ECANCELED, "the node is shutting down");
+                pjob_fail(j->pj, ARIA_ECANCELED, "canceled");
+                job_free(j);
+                j = next;
+                continue;
+            }
             node_stream_result res;
             memset(&res, 0, sizeof res);
             res.error = ARIA_ECANCELED;
@@ -289,20 +457,16 @@ tokenize_request(node_worker *w, const node_completion_req *req, job *j)
     return rc;
 }
 
-int
-node_worker_submit(node_worker *w, const node_completion_req *req, node_stream *s)
+/* Tokenize and fill the generation parameters of j from req. */
+static int
+job_prepare(node_worker *w, const node_completion_req *req, job *j)
 {
     if (req->model && *req->model && strcmp(req->model, w->model_id) != 0)
         return aria_errf(ARIA_ENOTFOUND, "model '%s' is not served here (this node serves '%s')",
                          req->model, w->model_id);
-    job *j = aria_calloc(1, sizeof *j);
-    if (!j)
-        return aria_errf(ARIA_ENOMEM, "worker: out of memory");
     int rc = tokenize_request(w, req, j);
-    if (rc) {
-        job_free(j);
+    if (rc)
         return rc;
-    }
     j->gp.n_predict = (uint32_t)req->max_tokens;
     kern_sample_params_default(&j->gp.sample);
     j->gp.sample.temp = (float)req->temperature;
@@ -314,28 +478,34 @@ node_worker_submit(node_worker *w, const node_completion_req *req, node_stream *
         j->gp.sample.seed = req->seed;
     else if (aria_os_random(&j->gp.sample.seed, sizeof j->gp.sample.seed))
         j->gp.sample.seed = aria_mono_ns();
-    if ((rc = kern_sample_params_check(&j->gp.sample))) {
-        job_free(j);
+    if ((rc = kern_sample_params_check(&j->gp.sample)))
         return rc;
-    }
     for (int i = 0; i < req->n_stop; i++) {
         j->stop_store[i] = aria_strdup(req->stop[i]);
-        if (!j->stop_store[i]) {
-            job_free(j);
+        if (!j->stop_store[i])
             return aria_errf(ARIA_ENOMEM, "worker: out of memory");
-        }
     }
     j->gp.stop = (const char *const *)j->stop_store;
     j->gp.n_stop = (size_t)req->n_stop;
+    return 0;
+}
+
+/* Queue j (taken over; freed on failure). */
+static int
+job_enqueue(node_worker *w, job *j)
+{
     pthread_mutex_lock(&w->mu);
     if (w->n_queued >= w->o.queue_max || w->closing) {
         pthread_mutex_unlock(&w->mu);
+        j->s = NULL; /* the caller keeps its reference */
+        if (j->pj) {
+            pjob_unref(j->pj); /* the worker's reference */
+            j->pj = NULL;
+        }
         job_free(j);
         atomic_fetch_add(&w->st.jobs_rejected, 1);
         return aria_errf(ARIA_EFULL, "this node is busy: %d jobs queued", w->o.queue_max);
     }
-    node_stream_retain(s);
-    j->s = s;
     if (w->tail)
         w->tail->next = j;
     else
@@ -346,4 +516,113 @@ node_worker_submit(node_worker *w, const node_completion_req *req, node_stream *
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+int
+node_worker_submit(node_worker *w, const node_completion_req *req, node_stream *s)
+{
+    job *j = aria_calloc(1, sizeof *j);
+    if (!j)
+        return aria_errf(ARIA_ENOMEM, "worker: out of memory");
+    int rc = job_prepare(w, req, j);
+    if (rc) {
+        job_free(j);
+        return rc;
+    }
+    node_stream_retain(s);
+    j->s = s;
+    rc = job_enqueue(w, j);
+    if (rc)
+        node_stream_release(s);
+    return rc;
+}
+
+int
+node_worker_start_chunked(node_worker *w, const node_pjob_opts *o, node_pjob **out)
+{
+    if (o->chunk_tokens == 0 || o->n_resume >= (size_t)o->req->max_tokens)
+        return aria_errf(ARIA_EINVAL, "chunked job: bad chunk size or resume point");
+    job *j = aria_calloc(1, sizeof *j);
+    node_pjob *pj = aria_calloc(1, sizeof *pj);
+    if (!j || !pj) {
+        aria_free(j);
+        aria_free(pj);
+        return aria_errf(ARIA_ENOMEM, "worker: out of memory");
+    }
+    node_completion_req r = *o->req;
+    r.max_tokens = o->req->max_tokens - (int)o->n_resume;
+    int rc = job_prepare(w, &r, j);
+    if (!rc && o->n_resume) {
+        if (j->n_ids + o->n_resume + (size_t)r.max_tokens > w->o.ctx_len)
+            rc = aria_errf(ARIA_EINVAL, "prompt plus resumed output exceeds the context");
+        int32_t *ids = rc ? NULL : aria_realloc(j->ids, (j->n_ids + o->n_resume) * sizeof *ids);
+        if (!rc && !ids)
+            rc = aria_errf(ARIA_ENOMEM, "worker: out of memory");
+        if (!rc) {
+            memcpy(ids + j->n_ids, o->resume, o->n_resume * sizeof *ids);
+            j->ids = ids;
+            j->n_ids += o->n_resume;
+        }
+    }
+    if (rc) {
+        job_free(j);
+        aria_free(pj);
+        return rc;
+    }
+    pthread_mutex_init(&pj->mu, NULL);
+    pthread_cond_init(&pj->cv, NULL);
+    pj->refs = 2; /* the loop's and the worker's */
+    pj->chunk_tokens = o->chunk_tokens;
+    pj->cur_index = (uint32_t)(o->n_resume / o->chunk_tokens);
+    pj->allowed = (int64_t)pj->cur_index - 1;
+    aria_buf_init(&pj->cur, 1 << 20);
+    wallet_hasher_init(&pj->hash);
+    pj->notify = o->notify;
+    pj->notify_ctx = o->notify_ctx;
+    j->pj = pj;
+    if ((rc = job_enqueue(w, j))) {
+        pjob_unref(pj);
+        return rc;
+    }
+    *out = pj;
+    return 0;
+}
+
+void
+node_pjob_allow(node_pjob *pj, uint32_t chunk)
+{
+    pthread_mutex_lock(&pj->mu);
+    if ((int64_t)chunk > pj->allowed)
+        pj->allowed = chunk;
+    pthread_cond_broadcast(&pj->cv);
+    pthread_mutex_unlock(&pj->mu);
+}
+
+int
+node_pjob_take(node_pjob *pj, uint32_t chunk, node_pjob_chunk *out)
+{
+    pthread_mutex_lock(&pj->mu);
+    int rc = 0;
+    if (pj->has_ready && pj->ready.index == chunk) {
+        *out = pj->ready;
+        pj->has_ready = false;
+        rc = 1;
+        pthread_cond_broadcast(&pj->cv);
+    } else if (pj->failed) {
+        rc = aria_errf(pj->failed, "%s", pj->fail_msg);
+    }
+    pthread_mutex_unlock(&pj->mu);
+    return rc;
+}
+
+void
+node_pjob_close(node_pjob *pj)
+{
+    if (!pj)
+        return;
+    pthread_mutex_lock(&pj->mu);
+    pj->canceled = true;
+    pthread_cond_broadcast(&pj->cv);
+    pthread_mutex_unlock(&pj->mu);
+    pjob_unref(pj);
 }

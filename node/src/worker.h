@@ -47,4 +47,46 @@ const node_worker_stats *node_worker_get_stats(const node_worker *w);
 int node_worker_submit(node_worker *w, const node_completion_req *req,
                        node_stream *s) ARIA_MUST_CHECK;
 
+/* ---- Chunked jobs (a provider's share of a paid network job) ----------
+ * The worker generates chunk_tokens tokens per chunk and then waits: it
+ * computes chunk i only once node_pjob_allow(i) was called, and at most one
+ * computed chunk waits to be taken, so a provider never runs more than one
+ * chunk ahead of what was paid (DESIGN §4.4). A chunk's payload is the
+ * output encoding of jobwire.h (token ids with their text). `notify` is
+ * called from the worker thread whenever a chunk is ready or the job failed;
+ * it must only wake the node loop. */
+typedef struct node_pjob node_pjob;
+
+typedef struct node_pjob_opts {
+    const node_completion_req *req; /* prompt / messages and sampling; copied */
+    const int32_t *resume;          /* output tokens already delivered (re-award) */
+    size_t n_resume;
+    uint32_t chunk_tokens;
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+} node_pjob_opts;
+
+/* Tokenize, check the context and queue. ARIA_EINVAL / ARIA_EFULL as submit. */
+int node_worker_start_chunked(node_worker *w, const node_pjob_opts *o,
+                              node_pjob **out) ARIA_MUST_CHECK;
+/* Allow computing chunk `chunk` (global index) and every one before it. */
+void node_pjob_allow(node_pjob *pj, uint32_t chunk);
+
+typedef struct node_pjob_chunk {
+    uint32_t index;
+    uint32_t n_tokens;
+    bool last;
+    uint32_t n_prompt;    /* tokens prefilled (prompt + resumed output) */
+    uint32_t n_out;       /* tokens this job produced so far, all chunks */
+    uint8_t out_hash[32]; /* on the last chunk: BLAKE2b-256 of the produced ids (u32le) */
+    aria_buf payload;     /* owned by the caller after take: aria_buf_fini */
+} node_pjob_chunk;
+
+/* 1 and *out filled when chunk `chunk` is computed (taken: the slot frees);
+ * 0 when not yet; < 0 (with a message) when the job failed. */
+int node_pjob_take(node_pjob *pj, uint32_t chunk, node_pjob_chunk *out) ARIA_MUST_CHECK;
+/* The loop is done with the job: stop it (if still running) and drop the
+ * loop's reference. NULL ok. */
+void node_pjob_close(node_pjob *pj);
+
 #endif

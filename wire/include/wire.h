@@ -169,6 +169,10 @@ int wire_node_add_bootstrap(wire_node *n, const char *service_addr) ARIA_MUST_CH
 /* Copy up to `max` verified peer records; returns how many were copied. */
 size_t wire_node_peers(wire_node *n, wire_peer_record *out, size_t max);
 size_t wire_node_peer_count(const wire_node *n);
+/* Copy the verified record of node `id` into *out. ARIA_ENOTFOUND if the
+ * peer table does not hold it. Owner thread. */
+int wire_node_peer_find(wire_node *n, const uint8_t id[WIRE_ID_BYTES],
+                        wire_peer_record *out) ARIA_MUST_CHECK;
 
 /* Counters; the current value of each. Any thread. */
 typedef struct wire_stats {

@@ -1826,6 +1826,16 @@ wire_node_peers(wire_node *n, wire_peer_record *out, size_t max)
     return k;
 }
 
+int
+wire_node_peer_find(wire_node *n, const uint8_t id[WIRE_ID_BYTES], wire_peer_record *out)
+{
+    wire_peer_entry *e = wire_peers_find(n->peers, id);
+    if (!e)
+        return ARIA_ENOTFOUND;
+    *out = e->rec;
+    return 0;
+}
+
 size_t
 wire_node_peer_count(const wire_node *n)
 {

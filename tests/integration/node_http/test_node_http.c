@@ -267,7 +267,7 @@ Test(node_http, bad_requests_get_openai_errors_and_the_node_keeps_serving)
     expect_error("POST", "/aria/v1/send", "{\"to\":\"x\",\"amount\":1}", 503, "no_provider");
     expect_error("POST", "/aria/v1/send", "{\"to\":\"x\"}", 400, "invalid_request");
     expect_error("GET", "/aria/v1/send", NULL, 405, "method_not_allowed");
-    expect_error("GET", "/aria/v1/peers", NULL, 501, "not_implemented");
+    expect_error("GET", "/aria/v1/peers", NULL, 503, "not_configured");
     /* a body over the 1 MiB limit */
     size_t big = (2u << 20);
     char *b = malloc(big);
