@@ -50,12 +50,16 @@ static const cli_verb verbs[] = {
      "      print the token ids of TEXT (BOS first when the model adds it) on one line;\n"
      "      --raw: special-token texts are plain text; --pieces: also print each piece\n",
      cmd_model},
-    {"node", "run the node daemon (HTTP API, inference worker)",
+    {"node", "run the node daemon (network, HTTP API, inference worker); its status",
      "usage: aria node run [--config FILE] [--data-dir DIR] [--model FILE] [--http HOST:PORT]\n"
      "                     [--threads N] [--capacity N] [--ctx N] [--log-level L]\n"
-     "                     [--genesis FILE] [--testnet]\n"
+     "                     [--genesis FILE] [--testnet] [--gossip URL] [--service URL]\n"
+     "                     [--peer SERVICE_URL]... [--price P] [--max-price P]\n"
+     "                     [--chunk-tokens N]\n"
+     "       aria node status [--node HOST:PORT]\n"
      "Runs the ARIA node. Settings come from the INI file (--config), then flags.\n"
-     "Keys, defaults, files and ports: docs/operations.md. Stops cleanly on SIGINT/SIGTERM.\n",
+     "Keys, defaults, files and ports: docs/operations.md. Stops cleanly on SIGINT/SIGTERM.\n"
+     "status: the running node's /aria/v1/status (HOST:PORT: $ARIA_NODE, else 127.0.0.1:8080).\n",
      cmd_node},
     {"ledger", "inspect, verify, export and import the credit ledger",
      "usage: aria ledger [--dir DIR] [--genesis FILE] [--map-mib N] [--settle-ms MS] COMMAND\n"
@@ -85,6 +89,17 @@ static const cli_verb verbs[] = {
      "else a no-echo prompt on the terminal. --testnet prints 'tart1...' addresses.\n"
      "Argon2id cost for new files: $ARIA_KEYSTORE_KDF (docs/wallet.md).\n",
      cmd_wallet},
+    {"infer", "run a paid inference job through the local node, streamed",
+     "usage: aria infer PROMPT [-n N] [--max-price P] [--model M] [--chat] [--temp T]\n"
+     "                  [--seed S] [--local] [--node HOST:PORT]\n"
+     "  Streams the completion of PROMPT from a provider on the network (a paid job;\n"
+     "  --local: this node's own model, free), then prints tokens, provider and cost.\n"
+     "  -n N           tokens to generate (default 64)\n"
+     "  --max-price P  highest price accepted, micro-credits per token\n"
+     "                 (default: the node's requester.max_price)\n"
+     "  --chat         send PROMPT as a user message through the chat template\n"
+     "HOST:PORT defaults to $ARIA_NODE, else 127.0.0.1:8080.\n",
+     cmd_infer},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 

@@ -36,6 +36,9 @@ int cmd_model_tokenize(int argc, char **argv); /* cmd_model_tokenize.c: model to
 int cmd_node(int argc, char **argv);
 int cmd_ledger(int argc, char **argv); /* cmd_ledger.c: aria ledger ... */
 int cmd_run(int argc, char **argv);
+/* cmd_infer.c: aria infer, and aria node status */
+int cmd_infer(int argc, char **argv);
+int cmd_node_status(int argc, char **argv);
 
 /* cmd_wallet.c: aria wallet new|show|address|change-passphrase */
 int cmd_wallet(int argc, char **argv);

@@ -849,5 +849,7 @@ cmd_node(int argc, char **argv)
         return cli_usage_error(v, "missing subcommand");
     if (!strcmp(argv[1], "run"))
         return node_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "status"))
+        return cmd_node_status(argc - 1, argv + 1);
     return cli_usage_error(v, "unknown subcommand");
 }

@@ -102,6 +102,125 @@ node_httpc_parse_response(const uint8_t *raw, size_t len, const char *from, int 
     return 0;
 }
 
+static int
+connect_send(const char *hostport, const char *method, const char *path, const char *body,
+             const char *version, int *fd_out)
+{
+    struct sockaddr_in sa;
+    int rc = parse_hostport(hostport, &sa);
+    if (rc)
+        return rc;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return aria_errf(ARIA_EIO, "socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        rc = aria_errf(ARIA_EIO, "cannot connect to the node at %s: %s (is 'aria node run' up?)",
+                       hostport, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    size_t blen = body ? strlen(body) : 0;
+    char head[1024], clen[80] = "";
+    if (body)
+        aria_snprintf(clen, sizeof clen,
+                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
+    int n = aria_snprintf(head, sizeof head,
+                          "%s %s %s\r\nHost: %s\r\nConnection: close\r\n"
+                          "Accept: application/json, text/event-stream\r\n%s\r\n",
+                          method, path, version, hostport, clen);
+    if (n < 0 || (size_t)n >= sizeof head) {
+        close(fd);
+        return aria_errf(ARIA_EINVAL, "request line too long");
+    }
+    if ((rc = send_all(fd, head, (size_t)n, hostport)) ||
+        (body && (rc = send_all(fd, body, blen, hostport)))) {
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int
+node_httpc_stream(const char *hostport, const char *method, const char *path, const char *body,
+                  int idle_timeout_ms, node_httpc_fn fn, void *ctx, int *status, aria_buf *err_body)
+{
+    int fd = -1;
+    int rc = connect_send(hostport, method, path, body, "HTTP/1.0", &fd);
+    if (rc)
+        return rc;
+    aria_buf head;
+    aria_buf_init(&head, 64 * 1024);
+    bool in_body = false;
+    int st = 0;
+    char chunk[4096];
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, idle_timeout_ms);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr == 0) {
+            rc = aria_errf(ARIA_ETIMEDOUT, "the node at %s sent nothing for %d ms", hostport,
+                           idle_timeout_ms);
+            break;
+        }
+        ssize_t k = recv(fd, chunk, sizeof chunk, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = aria_errf(ARIA_EIO, "receiving from node %s: %s", hostport, strerror(errno));
+            break;
+        }
+        if (k == 0) {
+            if (!in_body)
+                rc = aria_errf(ARIA_EPROTO, "the node at %s closed before its headers", hostport);
+            break;
+        }
+        if (in_body) {
+            if (st / 100 == 2) {
+                if (fn(ctx, chunk, (size_t)k))
+                    break;
+            } else if (aria_buf_put(err_body, chunk, (size_t)k)) {
+                break;
+            }
+            continue;
+        }
+        if (aria_buf_put(&head, chunk, (size_t)k)) {
+            rc = aria_errf(ARIA_EPROTO, "headers from node %s are over 64 KiB", hostport);
+            break;
+        }
+        const char *p = (const char *)head.data;
+        for (size_t i = 0; i + 3 < head.len; i++)
+            if (!memcmp(p + i, "\r\n\r\n", 4)) {
+                if (head.len < 12 || memcmp(p, "HTTP/1.", 7) != 0 ||
+                    sscanf(p + 9, "%3d", &st) != 1) {
+                    rc = aria_errf(ARIA_EPROTO, "the answer from %s is not HTTP", hostport);
+                    break;
+                }
+                in_body = true;
+                size_t off = i + 4;
+                if (off < head.len) {
+                    if (st / 100 == 2)
+                        (void)fn(ctx, p + off, head.len - off);
+                    else
+                        (void)aria_buf_put(err_body, p + off, head.len - off);
+                }
+                break;
+            }
+        if (rc)
+            break;
+    }
+    close(fd);
+    aria_buf_fini(&head);
+    if (!rc) {
+        (void)aria_buf_put(err_body, "", 1);
+        if (err_body->len)
+            err_body->len--;
+        *status = st;
+    }
+    return rc;
+}
+
 int
 node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
                    int timeout_ms, int *status, aria_buf *resp)

@@ -21,6 +21,16 @@
 int node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
                        int timeout_ms, int *status, aria_buf *resp) ARIA_MUST_CHECK;
 
+/* Streaming variant (HTTP/1.0, so the body is not chunked): once the
+ * headers arrived, a 2xx body is handed to fn piece by piece as it arrives
+ * (fn returns non-zero to stop); any other status collects the body into
+ * `err_body` (NUL-terminated) for the caller's error message. The timeout
+ * applies between pieces. Errors as node_httpc_request. */
+typedef int (*node_httpc_fn)(void *ctx, const char *p, size_t n);
+int node_httpc_stream(const char *hostport, const char *method, const char *path, const char *body,
+                      int idle_timeout_ms, node_httpc_fn fn, void *ctx, int *status,
+                      aria_buf *err_body) ARIA_MUST_CHECK;
+
 /* Parse a complete HTTP/1.x response (bytes up to the peer's close): the
  * status into *status and the body, NUL-terminated, appended to `body`.
  * ARIA_EPROTO naming `from` for anything that is not a response or whose

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "ledger.h"
 
 int
 jobwire_request_encode(const node_completion_req *req, const int32_t *resume, size_t n_resume,
@@ -177,5 +178,38 @@ jobwire_receipt_decode(const uint8_t *p, size_t n, jobwire_receipt *out)
     out->tokens_in = aria_load_u64le(p + 32);
     out->tokens_out = aria_load_u64le(p + 40);
     memcpy(out->sig, p + 48, 64);
+    return 0;
+}
+
+int
+jobwire_fork_proof_encode(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                          aria_buf *out)
+{
+    if (a_len > LEDGER_ENTRY_MAX_BYTES || b_len > LEDGER_ENTRY_MAX_BYTES)
+        return aria_errf(ARIA_EINVAL, "fork proof: entry over %d bytes", LEDGER_ENTRY_MAX_BYTES);
+    (void)aria_buf_put_u32le(out, (uint32_t)a_len);
+    (void)aria_buf_put(out, a, a_len);
+    (void)aria_buf_put_u32le(out, (uint32_t)b_len);
+    return aria_buf_put(out, b, b_len);
+}
+
+int
+jobwire_fork_proof_decode(const uint8_t *p, size_t n, const uint8_t **a, size_t *a_len,
+                          const uint8_t **b, size_t *b_len)
+{
+    size_t off = 0;
+    for (int i = 0; i < 2; i++) {
+        if (n - off < 4)
+            return aria_errf(ARIA_EPROTO, "fork proof: entry %d length is truncated", i + 1);
+        size_t len = aria_load_u32le(p + off);
+        off += 4;
+        if (len == 0 || len > LEDGER_ENTRY_MAX_BYTES || len > n - off)
+            return aria_errf(ARIA_EPROTO, "fork proof: entry %d has a bad length %zu", i + 1, len);
+        *(i ? b : a) = p + off;
+        *(i ? b_len : a_len) = len;
+        off += len;
+    }
+    if (off != n)
+        return aria_errf(ARIA_EPROTO, "fork proof: %zu bytes after the two entries", n - off);
     return 0;
 }

@@ -57,4 +57,11 @@ typedef struct jobwire_receipt {
 void jobwire_receipt_encode(const jobwire_receipt *r, uint8_t out[JOBWIRE_RECEIPT_LEN]);
 int jobwire_receipt_decode(const uint8_t *p, size_t n, jobwire_receipt *out) ARIA_MUST_CHECK;
 
+/* Fork proof (FORK_PROOF gossip body): two signed entries of one account
+ * with one seq, each as u32le length + bytes. decode borrows from p. */
+int jobwire_fork_proof_encode(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                              aria_buf *out) ARIA_MUST_CHECK;
+int jobwire_fork_proof_decode(const uint8_t *p, size_t n, const uint8_t **a, size_t *a_len,
+                              const uint8_t **b, size_t *b_len) ARIA_MUST_CHECK;
+
 #endif

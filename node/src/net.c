@@ -37,13 +37,14 @@
 #include "scheduler.h"
 #include "wire.h"
 
-#define NET_MAX_RJOBS  256
-#define NET_MAX_PJOBS  64
-#define NET_MAX_TAGS   128
-#define NET_PAID_RING  4096
-#define NET_SYNC_MS    3000
-#define NET_RECV_MS    1000
-#define NET_CANCEL_IDX 0xFFFFFFFFu
+#define NET_MAX_RJOBS      256
+#define NET_MAX_PJOBS      64
+#define NET_MAX_TAGS       128
+#define NET_PAID_RING      4096
+#define NET_SYNC_MS        3000
+#define NET_CANCEL_IDX     0xFFFFFFFFu
+#define NET_PEERS_SAVE_MS  30000
+#define NET_PEERS_FILE_MAX 64
 
 /* ---- queued work from other threads ---- */
 typedef enum { CMD_SUBMIT = 1, CMD_PUBLISH, CMD_INFO } cmd_kind;
@@ -146,7 +147,8 @@ struct node_net {
     uint8_t paid_ids[NET_PAID_RING][32]; /* payment entries already counted */
     size_t paid_n, paid_next;
     uint64_t reserved_total;
-    uint64_t next_sync, next_recv;
+    uint64_t next_sync, next_recv, next_peers_save;
+    size_t peers_saved;
     _Atomic size_t peers;
     struct {
         _Atomic uint64_t v[sizeof(node_net_stats) / sizeof(uint64_t)];
@@ -253,6 +255,65 @@ sign_send(node_net *n, const uint8_t to[32], uint64_t amount, const ledger_recei
     return rc;
 }
 
+typedef struct fork_find {
+    uint8_t account[32];
+    uint64_t seq;
+    node_net *n;
+    int found;
+} fork_find;
+
+static int
+fork_cb(void *ctx, const uint8_t account[32], uint64_t seq, const uint8_t *a, size_t a_len,
+        const uint8_t *b, size_t b_len)
+{
+    fork_find *f = ctx;
+    if (memcmp(account, f->account, 32) || seq != f->seq)
+        return 0;
+    aria_buf body;
+    aria_buf_init(&body, 4 * LEDGER_ENTRY_MAX_BYTES);
+    if (jobwire_fork_proof_encode(a, a_len, b, b_len, &body) == 0) {
+        int rc = wire_node_publish(f->n->w, WIRE_T_FORK_PROOF, body.data, body.len, NULL);
+        if (rc && rc != ARIA_EAGAIN)
+            ARIA_LOG_W("N0103", "net", "gossip of a fork proof failed: %s", aria_err_msg());
+    }
+    aria_buf_fini(&body);
+    f->found = 1;
+    return 1;
+}
+
+/* A fork was found by applying `bytes`: tell the network (the proof is
+ * portable: every node that applies both entries freezes the account). */
+static void
+publish_fork(node_net *n, const uint8_t *bytes, size_t len)
+{
+    ledger_entry e;
+    if (ledger_entry_decode(bytes, len, &e, NULL))
+        return;
+    fork_find f;
+    memcpy(f.account, e.account, 32);
+    f.seq = e.seq;
+    f.n = n;
+    f.found = 0;
+    pthread_mutex_lock(n->o.lock);
+    (void)!ledger_forks(n->o.led, fork_cb, &f);
+    pthread_mutex_unlock(n->o.lock);
+    char acct[65];
+    aria_hex_encode(acct, sizeof acct, e.account, 32);
+    ARIA_LOG_W("N0104", "net", "fork of account %.16s at seq %llu: account frozen%s", acct,
+               (unsigned long long)e.seq, f.found ? ", proof gossiped" : "");
+}
+
+/* True if the ledger froze `account` (a fork proof is known). */
+static bool
+account_frozen(node_net *n, const uint8_t account[32])
+{
+    ledger_account_info ai;
+    pthread_mutex_lock(n->o.lock);
+    int rc = ledger_account(n->o.led, account, &ai);
+    pthread_mutex_unlock(n->o.lock);
+    return rc == 0 && ai.frozen_seq != LEDGER_SEQ_NONE;
+}
+
 /* Apply entries from a peer; gossip fork proofs found. */
 static void
 apply_from_peer(node_net *n, const wire_bytes *items, size_t k)
@@ -278,8 +339,10 @@ apply_from_peer(node_net *n, const wire_bytes *items, size_t k)
             STAT(n, entries_applied, 1);
         else if (res[i].reason != LEDGER_HELD && res[i].reason != LEDGER_DUPLICATE)
             STAT(n, entries_rejected, 1);
-        if (res[i].reason == LEDGER_FORK)
+        if (res[i].reason == LEDGER_FORK) {
             STAT(n, forks_seen, 1);
+            publish_fork(n, items[i].p, items[i].n);
+        }
     }
 }
 
@@ -689,6 +752,10 @@ on_bid(node_net *n, const wire_envelope *env, const wire_bid *b, uint64_t rid)
         reply_ack(n, rid, ARIA_ENOTFOUND, "no such job");
         return;
     }
+    if (account_frozen(n, env->sender)) {
+        reply_ack(n, rid, ARIA_EPERM, "your account is frozen by a fork proof");
+        return;
+    }
     sched_bid sb;
     memcpy(sb.job_id, b->job_id, 32);
     memcpy(sb.provider, env->sender, 32);
@@ -975,7 +1042,7 @@ static void run_prov_actions(node_net *n, sched_actions *acts);
 static void
 on_offer(node_net *n, const wire_envelope *env, const wire_job_offer *o)
 {
-    if (!n->prov || strcmp(o->model_id, n->model_id) != 0)
+    if (!n->prov || strcmp(o->model_id, n->model_id) != 0 || account_frozen(n, env->sender))
         return;
     sched_offer so;
     memset(&so, 0, sizeof so);
@@ -1031,6 +1098,10 @@ on_award(node_net *n, const wire_envelope *env, const wire_award *a, uint64_t ri
     }
     if (memcmp(a->provider, n->id, 32)) {
         reply_ack(n, rid, ARIA_EINVAL, "award names another provider");
+        return;
+    }
+    if (account_frozen(n, env->sender)) {
+        reply_ack(n, rid, ARIA_EPERM, "the requester's account is frozen by a fork proof");
         return;
     }
     if (a->sealed_prompt.n < WALLET_SEAL_OVERHEAD || a->sealed_prompt.n > JOBWIRE_REQUEST_MAX * 2) {
@@ -1484,6 +1555,17 @@ serve_sync(node_net *n, const wire_sync_request *req, uint64_t rid)
 /* ------------------------------------------------------------------ */
 
 static void
+on_fork_proof(node_net *n, const uint8_t *p, size_t len)
+{
+    wire_bytes two[2];
+    if (jobwire_fork_proof_decode(p, len, &two[0].p, &two[0].n, &two[1].p, &two[1].n)) {
+        ARIA_LOG_D("N0133", "net", "bad fork proof: %s", aria_err_msg());
+        return;
+    }
+    apply_from_peer(n, two, 2); /* the ledger checks both signatures and the fork */
+}
+
+static void
 on_event(void *ctx, const wire_event *ev)
 {
     node_net *n = ctx;
@@ -1523,6 +1605,8 @@ on_event(void *ctx, const wire_event *ev)
             on_offer(n, env, &m.u.offer);
         else if (env->type == WIRE_T_LEDGER_ENTRIES)
             apply_from_peer(n, m.u.entries.items, m.u.entries.n);
+        else if (env->type == WIRE_T_FORK_PROOF)
+            on_fork_proof(n, m.u.fork_proof.p, m.u.fork_proof.n);
     } else if (ev->kind == WIRE_EV_REQUEST) {
         switch (env->type) {
         case WIRE_T_BID: on_bid(n, env, &m.u.bid, ev->request_id); break;
@@ -1537,6 +1621,66 @@ on_event(void *ctx, const wire_event *ev)
         }
     }
     wire_msg_fini(&m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Peer file: <data_dir>/peers, one service URL per line, so a restart  */
+/* finds its peers again without --peer.                                */
+/* ------------------------------------------------------------------ */
+
+static void
+peers_path(const node_net *n, char *out, size_t cap)
+{
+    aria_snprintf(out, cap, "%s/peers", n->cfg.data_dir);
+}
+
+static void
+peers_save(node_net *n)
+{
+    wire_peer_record *recs = aria_alloc_array(NET_PEERS_FILE_MAX, sizeof *recs);
+    if (!recs)
+        return;
+    size_t np = wire_node_peers(n->w, recs, NET_PEERS_FILE_MAX);
+    char path[NODE_CFG_PATH_MAX + 16], tmp[NODE_CFG_PATH_MAX + 32];
+    peers_path(n, path, sizeof path);
+    aria_snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    bool ok = f != NULL;
+    for (size_t i = 0; ok && i < np; i++)
+        ok = fprintf(f, "%s\n", recs[i].service_addr) > 0;
+    if (f && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        ok = false;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (ok && rename(tmp, path) == 0)
+        n->peers_saved = np;
+    else
+        ARIA_LOG_W("N0131", "net", "cannot write the peer file %s: %s", path, strerror(errno));
+    aria_free(recs);
+}
+
+static void
+peers_load(node_net *n)
+{
+    char path[NODE_CFG_PATH_MAX + 16];
+    peers_path(n, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[WIRE_ADDR_MAX + 2];
+    int k = 0, bad = 0;
+    while (k < NET_PEERS_FILE_MAX && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0])
+            continue;
+        if (strncmp(line, "tcp://", 6) != 0 || wire_node_add_bootstrap(n->w, line) != 0)
+            bad++;
+        else
+            k++;
+    }
+    fclose(f);
+    ARIA_LOG_I("N0132", "net", "peer file %s: %d peer(s)%s", path, k,
+               bad ? " (some lines ignored: not tcp:// addresses)" : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1603,6 +1747,11 @@ timers(node_net *n)
         if (!acts.n)
             break;
         run_prov_actions(n, &acts);
+    }
+    if (t >= n->next_peers_save) {
+        n->next_peers_save = t + NET_PEERS_SAVE_MS;
+        if (wire_node_peer_count(n->w) != n->peers_saved)
+            peers_save(n);
     }
     if (t >= n->next_sync) {
         n->next_sync = t + NET_SYNC_MS;
@@ -1697,6 +1846,8 @@ node_net_open(const node_net_opts *o, node_net **out)
         return rc;
     }
     n->next_sync = now_ms() + 500;
+    n->next_peers_save = now_ms() + 5000;
+    peers_load(n);
     *out = n;
     return 0;
 }
@@ -1712,6 +1863,8 @@ node_net_close(node_net *n)
     for (size_t i = 0; i < NET_MAX_PJOBS; i++)
         if (n->pjobs[i].used)
             pjob_free(&n->pjobs[i]);
+    if (n->w && wire_node_peer_count(n->w))
+        peers_save(n);
     wire_node_free(n->w);
     sched_prov_free(n->prov);
     pthread_mutex_lock(&n->qmu);
