@@ -53,12 +53,22 @@ static void
 be_list_models(void *ctx, json_t *data)
 {
     node_app *a = ctx;
-    if (!a->w)
-        return;
-    json_array_append_new(data, json_pack("{s:s, s:s, s:I, s:s, s:{s:s}}", "id",
-                                          node_worker_model_id(a->w), "object", "model", "created",
-                                          (json_int_t)(a->started_ms / 1000), "owned_by", "aria",
-                                          "aria", "arch", node_worker_model_arch(a->w)));
+    if (a->w)
+        json_array_append_new(data,
+                              json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:b}}", "id",
+                                        node_worker_model_id(a->w), "object", "model", "created",
+                                        (json_int_t)(a->started_ms / 1000), "owned_by", "aria",
+                                        "aria", "arch", node_worker_model_arch(a->w), "local", 1));
+    json_t *o = json_object();
+    if (a->net && o && node_net_info(a->net, "models", o) == 0) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(o, "models"), i, m) json_array_append_new(
+            data, json_pack("{s:O, s:s, s:I, s:s, s:{s:b}}", "id", m, "object", "model", "created",
+                            (json_int_t)(a->started_ms / 1000), "owned_by", "aria-network", "aria",
+                            "local", 0));
+    }
+    json_decref(o);
 }
 
 static int

@@ -1983,6 +1983,21 @@ info_fill(node_net *n, cmd *c)
         aria_free(recs);
         json_object_set_new(c->out, "peers", arr);
         json_object_set_new(c->out, "count", json_integer((json_int_t)np));
+    } else if (!strcmp(c->what, "models")) {
+        /* the models the peers serve, each once */
+        wire_peer_record *recs = aria_alloc_array(256, sizeof *recs);
+        size_t np = recs ? wire_node_peers(n->w, recs, 256) : 0;
+        json_t *arr = json_array();
+        for (size_t i = 0; i < np; i++)
+            for (size_t k = 0; k < recs[i].n_models; k++) {
+                bool dup = !strcmp(recs[i].models[k], n->model_id);
+                for (size_t q = 0; q < json_array_size(arr) && !dup; q++)
+                    dup = !strcmp(json_string_value(json_array_get(arr, q)), recs[i].models[k]);
+                if (!dup)
+                    json_array_append_new(arr, json_string(recs[i].models[k]));
+            }
+        aria_free(recs);
+        json_object_set_new(c->out, "models", arr);
     } else if (!strcmp(c->what, "jobs")) {
         json_t *arr = json_array();
         for (size_t i = 0; i < NET_MAX_RJOBS; i++) {

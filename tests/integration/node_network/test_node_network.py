@@ -14,6 +14,9 @@ serving a synthetic model, on a fresh genesis. Checks:
   failover  SIGKILL of the serving provider mid-job: the job completes on
             the other provider; each provider was paid exactly price x the
             tokens it delivered.
+  restart   all three nodes stopped and started again without --peer or
+            --genesis: they find each other from their peer files, balances,
+            receipts and state hash are intact, and a new job completes.
 Run: ARIA_BIN=build/.../aria python3 test_node_network.py [jobs|errors|metrics|failover]
 """
 import json
@@ -47,15 +50,18 @@ class Node:
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
-        args = [ARIA, "node", "run", "--data-dir", self.dir, "--genesis", genesis, "--testnet",
-                "--http", "127.0.0.1:0", "--gossip", "tcp://127.0.0.1:0",
-                "--service", "tcp://127.0.0.1:0", "--log-level", "info"]
+        self.start_args = (root, name, genesis, extra, peer, config)
+        args = [ARIA, "node", "run", "--data-dir", self.dir, "--testnet",
+                *(["--genesis", genesis] if genesis else []),
+                "--http", "127.0.0.1:0", "--log-level", "info"]
+        if "--gossip" not in extra:
+            args += ["--gossip", "tcp://127.0.0.1:0", "--service", "tcp://127.0.0.1:0"]
         if config:
             args = args[:3] + ["--config", config] + args[3:]
         if peer:
             args += ["--peer", peer]
         args += list(extra)
-        self.log = open(os.path.join(self.dir, "node.log"), "w")
+        self.log = open(os.path.join(self.dir, "node.log"), "a")
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.p.stdout.readline()
         check(line.startswith("aria node: ready"), "%s: no ready line (%r), see %s/node.log" %
@@ -63,6 +69,7 @@ class Node:
         kv = dict(f.split("=", 1) for f in line.split()[3:])
         self.http = "http://" + kv["http"]
         self.service = kv["service"]
+        self.gossip = kv["gossip"]
         self.account = kv["account"]
 
     def req(self, method, path, body=None, raw=None, timeout=60):
@@ -352,10 +359,49 @@ def test_failover(root):
         n.stop()
 
 
+def test_restart(root):
+    req, provs = network(root, ["--layers", "2", "--embd", "256", "--ff", "512", "--heads", "4",
+                                "--vocab", "512"], [10**6, 1000, 1000])
+    nodes = [req] + provs
+    for i in range(3):
+        st, b = req.req("POST", "/v1/completions", {"prompt": "r%d" % i, "max_tokens": 12})
+        check(st == 200, "job %d: %s" % (i, b))
+    h = wait_converged(nodes, provs)
+    bal = {n.name: n.balance()["balance"] for n in nodes}
+    rc = len(req.get("/aria/v1/receipts")["receipts"])
+    for n in nodes:
+        n.stop()
+    # restart on the same ports (as a deployed node would) but with no
+    # --genesis and no --peer: the ledger and the peer file suffice
+    again = []
+    for n in nodes:
+        root_, name, _g, extra, _peer, config = n.start_args
+        again.append(Node(root_, name, None, [*extra, "--gossip", n.gossip, "--service", n.service],
+                          None, config))
+    t0 = time.time()
+    while time.time() - t0 < 20:
+        if all(n.get("/aria/v1/status").get("peers", 0) >= 2 for n in again):
+            break
+        time.sleep(0.2)
+    else:
+        die("restarted nodes did not find each other from their peer files")
+    for n in again:
+        check(n.balance()["balance"] == bal[n.name], "%s balance changed over the restart" %
+              n.name)
+        check(n.get("/aria/v1/status")["state_hash"] == h, "%s state hash changed" % n.name)
+    check(len(again[0].get("/aria/v1/receipts")["receipts"]) == rc, "receipts lost")
+    st, b = again[0].req("POST", "/v1/completions", {"prompt": "after", "max_tokens": 12})
+    check(st == 200, "job after restart: %s" % b)
+    print("restart: 3 nodes back with the same balances, %d receipts, state hash; a new job "
+          "completes" % rc)
+    for n in again:
+        n.stop()
+
+
 def main():
     check(ARIA and os.path.exists(ARIA), "set ARIA_BIN to the aria binary")
     tests = {"jobs": test_jobs, "errors": test_errors, "metrics": test_metrics,
-             "failover": test_failover}
+             "failover": test_failover, "restart": test_restart}
     which = sys.argv[1:] or list(tests)
     for name in which:
         root = tempfile.mkdtemp(prefix="aria-net-%s-" % name)

@@ -18,7 +18,12 @@ assert.equal(r.object, "chat.completion");
 assert.equal(r.choices[0].message.role, "assistant");
 assert.equal(typeof r.choices[0].message.content, "string");
 assert.equal(r.usage.completion_tokens, 16);
-console.log(`openai_sdk: non-streaming ok (${r.usage.completion_tokens} tokens)`);
+if (process.env.EXPECT_PAID) {
+  assert.ok(r.aria && r.aria.cost_micro > 0 && r.aria.provider.startsWith("tart1"),
+            `not a paid network job: ${JSON.stringify(r.aria)}`);
+}
+console.log(`openai_sdk: non-streaming ok (${r.usage.completion_tokens} tokens` +
+            (r.aria ? `, provider ${r.aria.provider}, cost ${r.aria.cost_micro})` : ")"));
 
 // stream: true — chunks must arrive while the model generates
 const t0 = performance.now();
