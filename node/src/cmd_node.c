@@ -545,9 +545,19 @@ be_info(void *ctx, const char *what, const char *account, json_t *out)
             pthread_mutex_unlock(&a->lock);
             uint8_t sh[32];
             char shx[65];
+            ledger_supply sup;
             pthread_mutex_lock(&a->lock);
             int hrc = ledger_state_hash(a->led, sh);
+            int src = ledger_supply_get(a->led, &sup);
             pthread_mutex_unlock(&a->lock);
+            if (!src)
+                json_object_set_new(
+                    out, "supply",
+                    json_pack("{s:I, s:I, s:I, s:I, s:b}", "genesis_total",
+                              (json_int_t)sup.genesis_total, "balances", (json_int_t)sup.balances,
+                              "in_flight", (json_int_t)sup.in_flight, "unclaimed",
+                              (json_int_t)sup.unclaimed, "conserved",
+                              sup.balances + sup.in_flight + sup.unclaimed == sup.genesis_total));
             if (!lrc)
                 json_object_set_new(out, "balance", json_integer((json_int_t)ai.balance));
             if (!hrc) {
@@ -657,6 +667,20 @@ be_metrics(void *ctx, aria_buf *o)
                           (unsigned long long)st->prompt_tokens, (unsigned long long)gen,
                           st->running, st->queued,
                           gen_ns ? (double)gen * 1e9 / (double)gen_ns : 0.0);
+}
+
+static void *
+shutdown_watchdog(void *arg)
+{
+    ARIA_UNUSED(arg);
+    struct timespec ts = {5, 0};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    ARIA_LOG_W("N0006", "node",
+               "closing the network sockets hangs (nng 1.5.2, nanomsg/nng#1543); jobs, ledger "
+               "and peer file were already closed: exiting");
+    _exit(0);
+    return NULL;
 }
 
 static int
@@ -842,9 +866,17 @@ node_run(int argc, char **argv)
         close(sfd);
     ARIA_LOG_I("N0004", "node", "signal %d: shutting down", sig);
     node_http_close(http);
-    node_net_close(app.net);
+    node_net_shutdown(app.net);
     node_worker_close(app.w);
-    ledger_close(app.led);
+    ledger_close(app.led); /* everything durable is closed from here on */
+    if (app.net) {
+        /* nng 1.5.2 can hang in nng_close (nanomsg/nng#1543): a watchdog
+         * ends the process if closing the sockets takes more than 5 s */
+        pthread_t wd;
+        if (pthread_create(&wd, NULL, shutdown_watchdog, NULL) == 0)
+            pthread_detach(wd);
+        node_net_close(app.net);
+    }
     wallet_free(app.wal);
     pthread_mutex_destroy(&app.lock);
     ARIA_LOG_I("N0005", "node", "stopped cleanly");

@@ -75,6 +75,20 @@ send_error(struct MHD_Connection *c, unsigned status, const char *type, const ch
     return send_json(c, status, error_json(type, code, NULL, msg));
 }
 
+static json_t *aria_json(const node_stream_result *r);
+
+/* A failed job's error, with "aria" (job id, what was paid) when it was a
+ * network job. */
+static enum MHD_Result
+send_job_error(struct MHD_Connection *c, unsigned status, const char *type, const char *code,
+               const node_stream_result *res)
+{
+    json_t *j = error_json(type, code, NULL, res->error_msg);
+    if (j && res->job_id[0])
+        json_object_set_new(j, "aria", aria_json(res));
+    return send_json(c, status, j);
+}
+
 /* Map an ARIA error from the backend to HTTP status, OpenAI type and code. */
 static void
 map_error(int rc, unsigned *status, const char **type, const char **code)
@@ -463,7 +477,7 @@ handle_completion(node_http *h, struct MHD_Connection *c, const char *body, size
         unsigned st;
         const char *type, *code;
         map_error(early.error, &st, &type, &code);
-        return send_error(c, st, type, code, early.error_msg);
+        return send_job_error(c, st, type, code, &early);
     }
     if (stream) {
         sse_ctx *x = aria_calloc(1, sizeof *x);
@@ -514,7 +528,7 @@ handle_completion(node_http *h, struct MHD_Connection *c, const char *body, size
         unsigned st;
         const char *type, *code;
         map_error(res.error, &st, &type, &code);
-        return send_error(c, st, type, code, res.error_msg);
+        return send_job_error(c, st, type, code, &res);
     }
     (void)aria_buf_put_u8(&text, 0);
     char id[48];

@@ -96,6 +96,7 @@ typedef struct rjob {
     uint64_t final_price;
     uint8_t last_provider[32];
     uint64_t started_ms;
+    bool released_losers;
 } rjob;
 
 /* ---- provider jobs ---- */
@@ -149,6 +150,7 @@ struct node_net {
     uint64_t reserved_total;
     uint64_t next_sync, next_recv, next_peers_save;
     size_t peers_saved;
+    bool shut;
     _Atomic size_t peers;
     struct {
         _Atomic uint64_t v[sizeof(node_net_stats) / sizeof(uint64_t)];
@@ -444,6 +446,7 @@ rjob_free(node_net *n, rjob *j)
     memset(j, 0, sizeof *j);
 }
 
+static void attempts_json(node_net *n, rjob *j, char *out, size_t cap);
 static void rjob_fail(node_net *n, rjob *j, int err, const char *fmt, ...) ARIA_PRINTF(4, 5);
 static void
 rjob_fail(node_net *n, rjob *j, int err, const char *fmt, ...)
@@ -457,6 +460,13 @@ rjob_fail(node_net *n, rjob *j, int err, const char *fmt, ...)
     va_end(ap);
     snprintf(res.finish_reason, sizeof res.finish_reason, "error");
     aria_hex_encode(res.job_id, sizeof res.job_id, j->job_id, 32);
+    if (j->r) {
+        sched_req_info info;
+        sched_req_get_info(j->r, &info);
+        res.cost_micro = info.paid_micro;
+        res.completion_tokens = info.tokens;
+        attempts_json(n, j, res.attempts, sizeof res.attempts);
+    }
     node_stream_finish(j->s, &res);
     STAT(n, jobs_failed, 1);
     ARIA_LOG_I("N0110", "net", "job %.16s failed: %s", res.job_id, res.error_msg);
@@ -895,6 +905,18 @@ on_award_reply(node_net *n, const tag *t, const wire_event *ev)
     sched_actions acts;
     sched_actions_clear(&acts);
     (void)!sched_req_on_award_reply(j->r, &rep, now_ms(), &acts);
+    if (rep.accepted && !j->released_losers) {
+        /* tell the other bidders they lost, so their reserved slots free
+         * at once (they may still take a re-award later) */
+        j->released_losers = true;
+        for (int i = 0; i < j->n_bidders; i++)
+            if (memcmp(j->bidders[i].id, t->provider, 32)) {
+                sched_pull pl;
+                memset(&pl, 0, sizeof pl);
+                memcpy(pl.provider, j->bidders[i].id, 32);
+                req_pull(n, j, &pl, NET_CANCEL_IDX, TAG_CANCEL, NULL, 0);
+            }
+    }
     run_req_actions(n, j, &acts);
 }
 
@@ -1372,12 +1394,24 @@ static void
 on_pull(node_net *n, const wire_envelope *env, const wire_chunk_request *cr, uint64_t rid)
 {
     pjob *p = pjob_find(n, cr->job_id);
+    sched_actions acts;
+    sched_actions_clear(&acts);
+    if (!p && cr->index == NET_CANCEL_IDX && n->prov) {
+        /* a bid that lost: free the slot it reserved now, not when it lapses */
+        sched_cancel cc;
+        memcpy(cc.job_id, cr->job_id, 32);
+        memcpy(cc.requester, env->sender, 32);
+        memcpy(cc.provider, n->id, 32);
+        reply_ack(n, rid, 0, NULL);
+        if (sched_prov_on_cancel(n->prov, &cc, now_ms(), &acts) == 0)
+            STAT(n, bids_lost, 1);
+        run_prov_actions(n, &acts);
+        return;
+    }
     if (!p || memcmp(env->sender, p->requester, 32)) {
         reply_ack(n, rid, ARIA_ENOTFOUND, "no such job here");
         return;
     }
-    sched_actions acts;
-    sched_actions_clear(&acts);
     if (cr->index == NET_CANCEL_IDX) {
         sched_cancel cc;
         memcpy(cc.job_id, p->job_id, 32);
@@ -1853,10 +1887,11 @@ node_net_open(const node_net_opts *o, node_net **out)
 }
 
 void
-node_net_close(node_net *n)
+node_net_shutdown(node_net *n)
 {
-    if (!n)
+    if (!n || n->shut)
         return;
+    n->shut = true;
     for (size_t i = 0; i < NET_MAX_RJOBS; i++)
         if (n->rjobs[i].used)
             rjob_fail(n, &n->rjobs[i], ARIA_ECANCELED, "the node is shutting down");
@@ -1865,11 +1900,9 @@ node_net_close(node_net *n)
             pjob_free(&n->pjobs[i]);
     if (n->w && wire_node_peer_count(n->w))
         peers_save(n);
-    wire_node_free(n->w);
-    sched_prov_free(n->prov);
     pthread_mutex_lock(&n->qmu);
     cmd *c = n->qhead;
-    n->qhead = NULL;
+    n->qhead = n->qtail = NULL;
     pthread_mutex_unlock(&n->qmu);
     while (c) {
         cmd *next = c->next;
@@ -1891,6 +1924,16 @@ node_net_close(node_net *n)
         }
         c = next;
     }
+}
+
+void
+node_net_close(node_net *n)
+{
+    if (!n)
+        return;
+    node_net_shutdown(n);
+    wire_node_free(n->w);
+    sched_prov_free(n->prov);
     if (n->efd >= 0)
         close(n->efd);
     pthread_mutex_destroy(&n->qmu);
@@ -2118,6 +2161,14 @@ node_net_metrics(node_net *n, aria_buf *o)
         "aria_gossip_rejected_total{reason=\"bad_signature\"} %llu\n"
         "aria_gossip_rejected_total{reason=\"stale\"} %llu\n"
         "aria_gossip_rejected_total{reason=\"rate\"} %llu\n"
+        "aria_gossip_rejected_total{reason=\"network\"} %llu\n"
+        "aria_gossip_rejected_total{reason=\"type\"} %llu\n"
+        "aria_gossip_rejected_total{reason=\"queue_full\"} %llu\n"
+        "# HELP aria_offences_total Pipes closed for misbehaviour, by what they did.\n"
+        "# TYPE aria_offences_total counter\n"
+        "aria_offences_total{kind=\"offender\"} %llu\n"
+        "aria_offences_total{kind=\"flood\"} %llu\n"
+        "aria_offences_total{kind=\"refused\"} %llu\n"
         "# HELP aria_pipes Gossip connections by direction.\n"
         "# TYPE aria_pipes gauge\n"
         "aria_pipes{direction=\"inbound\"} %llu\n"
@@ -2138,7 +2189,10 @@ node_net_metrics(node_net *n, aria_buf *o)
         (unsigned long long)ws.gossip_published, (unsigned long long)ws.gossip_forwarded,
         (unsigned long long)ws.rejected_oversize, (unsigned long long)ws.rejected_malformed,
         (unsigned long long)ws.rejected_bad_sig, (unsigned long long)ws.rejected_stale,
-        (unsigned long long)ws.rejected_rate, (unsigned long long)ws.pipes_inbound,
+        (unsigned long long)ws.rejected_rate, (unsigned long long)ws.rejected_network,
+        (unsigned long long)ws.rejected_type, (unsigned long long)ws.queue_drops,
+        (unsigned long long)ws.pipes_closed_offender, (unsigned long long)ws.pipes_closed_flood,
+        (unsigned long long)ws.pipes_refused, (unsigned long long)ws.pipes_inbound,
         (unsigned long long)ws.pipes_outbound, (unsigned long long)ws.requests_sent,
         (unsigned long long)ws.service_received);
 }

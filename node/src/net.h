@@ -34,7 +34,14 @@ typedef struct node_net_opts {
 } node_net_opts;
 
 int node_net_open(const node_net_opts *o, node_net **out) ARIA_MUST_CHECK;
-void node_net_close(node_net *n); /* loop thread; ends open jobs with an error */
+/* Loop thread: end open jobs with an error, save the peer file. The wire
+ * stays open (no new work is taken) and nothing here touches the ledger or
+ * blocks on the network library, so the caller can close the worker and the
+ * ledger next. Idempotent. */
+void node_net_shutdown(node_net *n);
+/* Shutdown (if not done) and close the sockets. nng 1.5.2 can hang in
+ * nng_close (nanomsg/nng#1543): call this last, under a watchdog. */
+void node_net_close(node_net *n);
 
 /* Loop thread: wait up to timeout_ms for network or queued work, handle it
  * and every due timer. Also polls `extra_fd` (e.g. a signalfd; -1 = none)

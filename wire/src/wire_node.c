@@ -613,7 +613,10 @@ offence(wire_node *n, uint32_t pipe_id, const char *why)
     stat_add(n, ST(offences), 1);
     uint64_t now = now_mono(n);
     ARIA_LOG_I("W0002", MOD, "closed pipe %u (%s %s): %s", pipe_id,
-               inbound ? "inbound" : "outbound", ip, why);
+               !found    ? "already gone"
+               : inbound ? "inbound"
+                         : "outbound",
+               ip, why);
     if (!found)
         return;
     if (inbound) {

@@ -97,6 +97,9 @@ class Node:
             try:
                 self.p.wait(20)
             except subprocess.TimeoutExpired:
+                if os.environ.get("ARIA_GDB_ON_HANG"):
+                    subprocess.run(["gdb", "-p", str(self.p.pid), "-batch", "-ex",
+                                    "thread apply all bt 8"], check=False)
                 self.p.kill()
                 die("%s did not stop on SIGTERM within 20 s" % self.name)
             check(self.p.returncode == 0, "%s exited %d" % (self.name, self.p.returncode))
