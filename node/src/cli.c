@@ -85,6 +85,26 @@ static const cli_verb verbs[] = {
      "else a no-echo prompt on the terminal. --testnet prints 'tart1...' addresses.\n"
      "Argon2id cost for new files: $ARIA_KEYSTORE_KDF (docs/wallet.md).\n",
      cmd_wallet},
+    {"testnet", "run a local network of N nodes (up, status, down)",
+     "usage: aria testnet up [-n N] [--dir D] [--model FILE] [--base-port P] [--providers K]\n"
+     "                       [--timeout S]\n"
+     "       aria testnet status [--dir D]\n"
+     "       aria testnet down [--dir D]\n"
+     "up: makes N keystores and a genesis funding each node (first time only), starts N\n"
+     "'aria node run' processes on loopback in the background and waits until they are\n"
+     "ready and see each other; a second 'up' in D restarts the same network.\n"
+     "  -n N            nodes (default 4); node 0 is the entry node the API examples use\n"
+     "  --dir D         the testnet directory (default ./testnet)\n"
+     "  --model FILE    the model providers serve (default: the first models/*.gguf of the\n"
+     "                  source tree or the current directory, else a synthetic one)\n"
+     "  --base-port P   node i listens on http P+3i, gossip P+3i+1, service P+3i+2;\n"
+     "                  0 (default) = free ports picked by the OS\n"
+     "  --providers K   the last K nodes serve the model (default N-1: all but node 0)\n"
+     "  --timeout S     seconds to wait for ready nodes and for peers (default 30)\n"
+     "status: node, role, pid, peers, model, jobs served, credits, tok/s of each node.\n"
+     "down: SIGTERM every node (SIGKILL after 10 s); keeps keys, ledgers and logs.\n"
+     "Layout, ports, funding and roles: docs/testnet.md.\n",
+     cmd_testnet},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 

@@ -36,6 +36,7 @@ int cmd_model_tokenize(int argc, char **argv); /* cmd_model_tokenize.c: model to
 int cmd_node(int argc, char **argv);
 int cmd_ledger(int argc, char **argv); /* cmd_ledger.c: aria ledger ... */
 int cmd_run(int argc, char **argv);
+int cmd_testnet(int argc, char **argv); /* cmd_testnet.c: aria testnet up|status|down */
 
 /* cmd_wallet.c: aria wallet new|show|address|change-passphrase */
 int cmd_wallet(int argc, char **argv);
