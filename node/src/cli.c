@@ -87,7 +87,7 @@ static const cli_verb verbs[] = {
      cmd_wallet},
     {"testnet", "run a local network of N nodes (up, status, down)",
      "usage: aria testnet up [-n N] [--dir D] [--model FILE] [--base-port P] [--providers K]\n"
-     "                       [--timeout S]\n"
+     "                       [--timeout S] [-- NODE-FLAGS...]\n"
      "       aria testnet status [--dir D]\n"
      "       aria testnet down [--dir D]\n"
      "up: makes N keystores and a genesis funding each node (first time only), starts N\n"
@@ -101,6 +101,8 @@ static const cli_verb verbs[] = {
      "                  0 (default) = free ports picked by the OS\n"
      "  --providers K   the last K nodes serve the model (default N-1: all but node 0)\n"
      "  --timeout S     seconds to wait for ready nodes and for peers (default 30)\n"
+     "  -- NODE-FLAGS   appended to every 'aria node run' (e.g. -- --price 2); kept for\n"
+     "                  restarts until another '--' replaces them\n"
      "status: node, role, pid, peers, model, jobs served, credits, tok/s of each node.\n"
      "down: SIGTERM every node (SIGKILL after 10 s); keeps keys, ledgers and logs.\n"
      "Layout, ports, funding and roles: docs/testnet.md.\n",

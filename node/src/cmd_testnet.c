@@ -46,6 +46,8 @@
 #define TESTNET_PATH_MAX        1024
 #define TESTNET_HTTP_TIMEOUT_MS 2000
 #define TESTNET_STOP_WAIT_MS    10000
+#define TESTNET_MAX_EXTRA       16 /* node flags after `up ... --` */
+#define TESTNET_EXTRA_LEN       256
 
 typedef struct testnet_node {
     char role[24];              /* "entry", "entry+provider", "provider", "requester" */
@@ -68,6 +70,8 @@ typedef struct testnet {
     bool synthetic;
     int n, n_providers;
     unsigned base_port; /* 0 = every port picked by the OS */
+    int n_extra;        /* flags appended to every node's command line */
+    char extra[TESTNET_MAX_EXTRA][TESTNET_EXTRA_LEN];
     testnet_node *nodes;
 } testnet;
 
@@ -259,6 +263,10 @@ testnet_json_write(const testnet *t)
     json_object_set_new(root, "providers", json_integer(t->n_providers));
     json_object_set_new(root, "base_port", json_integer(t->base_port));
     json_object_set_new(root, "fund_micro", json_integer((json_int_t)TESTNET_FUND_MICRO));
+    json_t *extra = json_array();
+    for (int i = 0; i < t->n_extra; i++)
+        json_array_append_new(extra, json_string(t->extra[i]));
+    json_object_set_new(root, "node_args", extra);
     json_t *arr = json_array();
     for (int i = 0; i < t->n; i++) {
         const testnet_node *nd = &t->nodes[i];
@@ -341,6 +349,21 @@ testnet_json_read(testnet *t)
     t->n_providers = (int)json_integer_value(prov);
     t->base_port = (unsigned)json_integer_value(bp);
     t->synthetic = json_is_true(json_object_get(root, "model_synthetic"));
+    json_t *extra = json_object_get(root, "node_args"); /* optional */
+    if (extra && (!json_is_array(extra) || json_array_size(extra) > TESTNET_MAX_EXTRA)) {
+        rc = aria_errf(ARIA_EPROTO, "%s: \"node_args\" must be an array of at most %d strings",
+                       path, TESTNET_MAX_EXTRA);
+        goto done;
+    }
+    t->n_extra = (int)json_array_size(extra);
+    for (int i = 0; i < t->n_extra; i++) {
+        const char *a = json_string_value(json_array_get(extra, (size_t)i));
+        if (!a || strlen(a) >= TESTNET_EXTRA_LEN) {
+            rc = aria_errf(ARIA_EPROTO, "%s: node_args[%d] is not a string (or too long)", path, i);
+            goto done;
+        }
+        memcpy(t->extra[i], a, strlen(a) + 1);
+    }
     if ((rc = json_str_field(root, "model", t->model, sizeof t->model, path, -1)))
         goto done;
     assign_roles(t);
@@ -512,7 +535,7 @@ node_spawn(testnet *t, int i, const char *genesis, const char *exe, const char *
     url_port(http, sizeof http, "", p);
     url_port(gossip, sizeof gossip, "tcp://", p ? p + 1 : 0);
     url_port(service, sizeof service, "tcp://", p ? p + 2 : 0);
-    const char *argv[40];
+    const char *argv[40 + TESTNET_MAX_EXTRA];
     int k = 0;
     argv[k++] = exe;
     argv[k++] = "node";
@@ -546,6 +569,8 @@ node_spawn(testnet *t, int i, const char *genesis, const char *exe, const char *
         argv[k++] = "--peer";
         argv[k++] = peer_b;
     }
+    for (int e = 0; e < t->n_extra; e++)
+        argv[k++] = t->extra[e];
     argv[k] = NULL;
 
     struct stat st;
@@ -569,6 +594,16 @@ node_spawn(testnet *t, int i, const char *genesis, const char *exe, const char *
     if (pid == 0) {
         /* Child: only async-signal-safe calls until exec. */
         (void)setsid();
+        /* The node waits for SIGINT/SIGTERM with sigtimedwait: give it
+         * default dispositions and an empty mask whatever ours are (a shell
+         * running us in the background ignores SIGINT, and exec keeps that). */
+        sigset_t none;
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        (void)signal(SIGINT, SIG_DFL);
+        (void)signal(SIGTERM, SIG_DFL);
+        (void)signal(SIGHUP, SIG_DFL);
+        (void)signal(SIGPIPE, SIG_DFL);
         if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
             _exit(126);
         /* Close everything else the launcher may hold (pipes of whoever ran
@@ -605,9 +640,10 @@ ready_field(const char *line, const char *key, char *out, size_t size)
     }
 }
 
-/* If node's log (from log_off) holds the ready line, parse it: true. */
+/* If node's log (from log_off) holds a ready line, parse it (the first, or
+ * with `last` the last one): true. */
 static bool
-node_check_ready(testnet_node *nd)
+node_check_ready(testnet_node *nd, bool last)
 {
     FILE *f = fopen(nd->log, "r");
     if (!f)
@@ -627,7 +663,8 @@ node_check_ready(testnet_node *nd)
                 if (!strcmp(nd->model_id, "-"))
                     nd->model_id[0] = 0;
                 found = nd->http[0] != 0;
-                break;
+                if (!last)
+                    break;
             }
         }
     }
@@ -663,7 +700,7 @@ wait_ready(testnet *t, int from, int to, uint64_t deadline_ms)
                                  "see its log %s",
                                  i, pid, WIFSIGNALED(st) ? WTERMSIG(st) : 0, nd->log);
             }
-            if (node_check_ready(nd))
+            if (node_check_ready(nd, false))
                 nd->ready = true;
             else
                 pending++;
@@ -841,19 +878,30 @@ typedef struct up_opts {
     long base_port; /* -1 = not given */
     const char *dir, *model;
     int timeout_s;
+    int n_extra; /* -1 = no "--" given */
+    char **extra;
 } up_opts;
 
 static int
 parse_up(int argc, char **argv, up_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->n = 4, o->providers = -1, o->base_port = -1, o->timeout_s = 30;
+    o->n = 4, o->providers = -1, o->base_port = -1, o->timeout_s = 30, o->n_extra = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char msg[200];
         uint64_t x = 0;
         int rc = 0;
+        if (!strcmp(a, "--")) { /* the rest: flags for every `aria node run` */
+            o->extra = argv + i + 1, o->n_extra = argc - i - 1;
+            if (o->n_extra > TESTNET_MAX_EXTRA)
+                return cli_usage_error(verb(), "up: more than 16 node flags after --");
+            for (int k = 0; k < o->n_extra; k++)
+                if (strlen(o->extra[k]) >= TESTNET_EXTRA_LEN)
+                    return cli_usage_error(verb(), "up: a node flag after -- is too long");
+            break;
+        }
         if (!strcmp(a, "-n") || !strcmp(a, "--nodes") || !strcmp(a, "--providers") ||
             !strcmp(a, "--base-port") || !strcmp(a, "--dir") || !strcmp(a, "--model") ||
             !strcmp(a, "--timeout")) {
@@ -1057,6 +1105,11 @@ testnet_up(int argc, char **argv)
         if ((rc = genesis_write(&t, genesis)))
             goto fail;
     }
+    if (o.n_extra >= 0) { /* `-- flags` replace the stored node flags */
+        t.n_extra = o.n_extra;
+        for (int i = 0; i < o.n_extra; i++)
+            aria_snprintf(t.extra[i], sizeof t.extra[i], "%s", o.extra[i]);
+    }
     if (t.base_port && t.base_port + 3u * (unsigned)t.n - 1 > 65535) {
         rc = aria_errf(ARIA_EINVAL, "--base-port %u: %d nodes need ports up to %u (> 65535)",
                        t.base_port, t.n, t.base_port + 3u * (unsigned)t.n - 1);
@@ -1213,6 +1266,10 @@ testnet_status(int argc, char **argv)
             aria_snprintf(pid, sizeof pid, "-");
         if (alive) {
             alive_n++;
+            if (!nd->http[0]) { /* `up` was interrupted: the log knows */
+                nd->log_off = 0;
+                (void)node_check_ready(nd, true);
+            }
             json_t *st = NULL, *bal = NULL;
             if (http_get_json(nd->http, "/aria/v1/status", &st) == 0) {
                 json_cell(st, "peers", NULL, peers, sizeof peers);

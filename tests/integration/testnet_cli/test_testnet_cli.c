@@ -3,9 +3,10 @@
  * three real detached `aria node run` processes (keystores, a genesis funding
  * each, ports picked by the OS), writes testnet.json and pid files; every
  * node answers its API with its own funded account; `status` shows the three
- * alive; a second `up` while they run is refused; `down` stops them all and
- * keeps the data; `up` again restarts the same network (same accounts, same
- * balances from the resumed ledgers); `down` again.
+ * alive; a node that fails to start is named with its log; a second `up`
+ * while they run is refused; `down` stops them all and keeps the data; `up`
+ * again restarts the same network (same accounts, same balances from the
+ * resumed ledgers); `down` again.
  *
  * The model is a small synthetic one made by `aria model synth` (given with
  * --model so the test never loads a big trained model from models/).
@@ -219,6 +220,16 @@ Test(testnet_cli, up_status_down_and_restart_keep_the_network, .fini = cleanup, 
     cr_assert_eq(run(o, sizeof o, "%s testnet up --frob", bin()), 2, "%s", o);
     cr_assert_eq(run(o, sizeof o, "%s testnet status --dir %s/none", bin(), root), 1, "%s", o);
 
+    /* A node that cannot start: the error names it and its log, and the
+     * nodes started before it are stopped. */
+    rc = run(o, sizeof o, "%s testnet up -n 2 --dir %s/bad --model %s/m.gguf -- --no-such-flag",
+             bin(), root, root);
+    cr_assert_eq(rc, 1, "%s", o);
+    cr_assert(strstr(o, "node 0 (pid") && strstr(o, "/bad/node0/node.log"), "%s", o);
+    rc = run(o, sizeof o, "%s testnet status --dir %s/bad", bin(), root);
+    cr_assert_eq(rc, 0, "%s", o);
+    cr_assert(strstr(o, "0 of 2 node(s) alive"), "%s", o);
+
     rc = run(o, sizeof o, "%s testnet up -n %d --base-port 0 --dir %s --model %s/m.gguf", bin(),
              N_NODES, dir, root);
     cr_assert_eq(rc, 0, "up failed: %s", o);
@@ -257,6 +268,7 @@ Test(testnet_cli, up_status_down_and_restart_keep_the_network, .fini = cleanup, 
     rc = run(o, sizeof o, "%s testnet down --dir %s", bin(), dir);
     cr_assert_eq(rc, 0, "down: %s", o);
     cr_assert(strstr(o, "stopped 3 of 3"), "%s", o);
+    cr_assert_null(strstr(o, "killed"), "a node did not stop on SIGTERM:\n%s", o);
     for (int i = 0; i < N_NODES; i++) {
         for (int k = 0; k < 100 && pid_running(a[i].pid); k++)
             usleep(20000); /* init reaps the orphan */
