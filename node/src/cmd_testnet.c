@@ -621,7 +621,8 @@ node_spawn(testnet *t, int i, const char *genesis, const char *exe, const char *
     return 0;
 }
 
-/* key=value from a ready line ("... http=H model=M gossip=G ..."). */
+/* key=value from a ready line ("... http=H model=M gossip=G ..."); out is
+ * left as it is when the key is absent or its value is "-". */
 static void
 ready_field(const char *line, const char *key, char *out, size_t size)
 {
@@ -630,6 +631,8 @@ ready_field(const char *line, const char *key, char *out, size_t size)
         if ((p == line || p[-1] == ' ') && p[kl] == '=') {
             p += kl + 1;
             size_t l = strcspn(p, " \r\n");
+            if (l == 1 && p[0] == '-')
+                return; /* "-": the node has none (no model, no network) */
             if (l > 0 && l < size) {
                 memcpy(out, p, l);
                 out[l] = 0;
@@ -660,8 +663,6 @@ node_check_ready(testnet_node *nd, bool last)
                 ready_field(r, "gossip", nd->gossip, sizeof nd->gossip);
                 ready_field(r, "service", nd->service, sizeof nd->service);
                 ready_field(r, "account", nd->account, sizeof nd->account);
-                if (!strcmp(nd->model_id, "-"))
-                    nd->model_id[0] = 0;
                 found = nd->http[0] != 0;
                 if (!last)
                     break;

@@ -170,6 +170,10 @@ check_running(const node_info *nodes)
         cr_assert(acc && !strcmp(acc, nodes[i].account), "node %d serves account %s, not %s", i,
                   acc ? acc : "(none)", nodes[i].account);
         json_t *model = json_object_get(j, "model");
+        json_t *peers = json_object_get(j, "peers"); /* once the network is in */
+        if (peers)
+            cr_assert(json_integer_value(peers) >= 2, "node %d sees %lld peers after up", i,
+                      (long long)json_integer_value(peers));
         if (i == 0)
             cr_assert(json_is_null(model), "the entry node serves no model");
         else
