@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -73,6 +74,7 @@ typedef struct testnet {
     int n_extra;        /* flags appended to every node's command line */
     char extra[TESTNET_MAX_EXTRA][TESTNET_EXTRA_LEN];
     testnet_node *nodes;
+    int lock_fd; /* D/.lock, held by up and down; -1 = not held */
 } testnet;
 
 static const cli_verb *
@@ -861,6 +863,7 @@ static int
 testnet_alloc(testnet *t, const char *dir_flag, bool create)
 {
     memset(t, 0, sizeof *t);
+    t->lock_fd = -1;
     const char *d = dir_flag ? dir_flag : "testnet";
     if (create && mkdir(d, 0700) != 0 && errno != EEXIST)
         return aria_errf(ARIA_EIO, "--dir %s: cannot create: %s", d, strerror(errno));
@@ -870,6 +873,34 @@ testnet_alloc(testnet *t, const char *dir_flag, bool create)
     if (!t->nodes)
         return aria_errf(ARIA_ENOMEM, "out of memory");
     return 0;
+}
+
+/* One up or down at a time per directory (two racing `up`s would start the
+ * network twice). The lock dies with the process; nodes do not inherit it
+ * (O_CLOEXEC, and the child closes every descriptor). */
+static int
+testnet_lock(testnet *t)
+{
+    char path[TESTNET_PATH_MAX + 8];
+    aria_snprintf(path, sizeof path, "%s/.lock", t->dir);
+    t->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (t->lock_fd < 0)
+        return aria_errf(ARIA_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(t->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return aria_errf(ARIA_ESTATE,
+                         "another 'aria testnet up' or 'down' is running in %s (%s is locked)",
+                         t->dir, path);
+    return 0;
+}
+
+static void
+testnet_release(testnet *t)
+{
+    if (t->lock_fd >= 0)
+        close(t->lock_fd);
+    t->lock_fd = -1;
+    aria_free(t->nodes);
+    t->nodes = NULL;
 }
 
 typedef struct up_opts {
@@ -994,8 +1025,10 @@ testnet_up(int argc, char **argv)
     if (rc)
         return rc;
     testnet t;
-    if ((rc = testnet_alloc(&t, o.dir, true)))
+    if ((rc = testnet_alloc(&t, o.dir, true)) || (rc = testnet_lock(&t))) {
+        testnet_release(&t);
         return cli_fail(rc, "testnet up");
+    }
     char json_path[TESTNET_PATH_MAX + 16], genesis[TESTNET_PATH_MAX + 16];
     aria_snprintf(json_path, sizeof json_path, "%s/testnet.json", t.dir);
     aria_snprintf(genesis, sizeof genesis, "%s/genesis.json", t.dir);
@@ -1179,13 +1212,13 @@ testnet_up(int argc, char **argv)
         rc = wait_peers(&t, want, aria_mono_ms() + (uint64_t)o.timeout_s * 1000u);
         if (rc < 0) {
             int r = cli_fail(rc, "testnet up");
-            aria_free(t.nodes);
+            testnet_release(&t);
             return r;
         }
         no_network = rc == 1;
     }
     print_summary(&t, restart, no_network);
-    aria_free(t.nodes);
+    testnet_release(&t);
     return 0;
 
 fail_stop : {
@@ -1198,7 +1231,7 @@ fail_stop : {
     rc = aria_errf(rc, "%s", saved);
 }
 fail:
-    aria_free(t.nodes);
+    testnet_release(&t);
     return cli_fail(rc, "testnet up");
 }
 
@@ -1248,7 +1281,7 @@ testnet_status(int argc, char **argv)
         return rc;
     testnet t;
     if ((rc = testnet_alloc(&t, dir, false)) || (rc = testnet_json_read(&t))) {
-        aria_free(t.nodes);
+        testnet_release(&t);
         return cli_fail(rc, "testnet status");
     }
     printf("testnet %s: %d node(s), model %s%s\n", t.dir, t.n, t.model,
@@ -1297,7 +1330,7 @@ testnet_status(int argc, char **argv)
                model, jobs, credits, toks);
     }
     printf("%d of %d node(s) alive; logs in %s/node<i>/node.log\n", alive_n, t.n, t.dir);
-    aria_free(t.nodes);
+    testnet_release(&t);
     return 0;
 }
 
@@ -1309,8 +1342,9 @@ testnet_down(int argc, char **argv)
     if (rc)
         return rc;
     testnet t;
-    if ((rc = testnet_alloc(&t, dir, false)) || (rc = testnet_json_read(&t))) {
-        aria_free(t.nodes);
+    if ((rc = testnet_alloc(&t, dir, false)) || (rc = testnet_lock(&t)) ||
+        (rc = testnet_json_read(&t))) {
+        testnet_release(&t);
         return cli_fail(rc, "testnet down");
     }
     int n = stop_nodes(&t, TESTNET_STOP_WAIT_MS, true);
@@ -1318,7 +1352,7 @@ testnet_down(int argc, char **argv)
            "restarts the same network)\n",
            n, t.n, t.dir, t.dir);
     rc = testnet_json_write(&t);
-    aria_free(t.nodes);
+    testnet_release(&t);
     return rc ? cli_fail(rc, "testnet down") : 0;
 }
 

@@ -194,7 +194,10 @@ cleanup(void)
         return;
     char o[4096];
     (void)run(o, sizeof o, "%s testnet down --dir %s", bin(), dir);
-    (void)run(o, sizeof o, "rm -rf %s", root);
+    if (getenv("ARIA_TEST_KEEP")) /* keep the logs for a post-mortem */
+        fprintf(stderr, "kept %s\n", root);
+    else
+        (void)run(o, sizeof o, "rm -rf %s", root);
 }
 
 static int
