@@ -4,6 +4,7 @@
  * keystore, ports and log file, funded by one genesis file.
  *
  * Layout of a testnet directory D (docs/testnet.md):
+ *   D/.lock                 flock'ed by a running up or down
  *   D/genesis.json          funds every node's account (TESTNET_FUND_MICRO)
  *   D/testnet.json          the network's description: written before any node
  *                           starts (pids 0) and rewritten once all are ready
@@ -410,6 +411,7 @@ node_keystore(testnet_node *nd, bool *created)
     wallet *w = NULL;
     int rc;
     *created = !file_exists(path);
+    aria_err_clear(); /* so that a detail below is from this call */
     if (*created)
         rc = wallet_keystore_create(path, NULL, &w);
     else
@@ -510,6 +512,7 @@ resolve_model(testnet *t, const char *flag_model)
     o.arch = "bitnet-b1.58";
     o.n_layer = 2, o.n_embd = 256, o.n_ff = 512, o.n_head = 4, o.n_head_kv = 2;
     o.n_vocab = 1024, o.wtype = KERN_WT_I2_S, o.seed = 7, o.tokenizer = "gpt2";
+    aria_err_clear();
     if ((rc = kern_synth_check(&o)) || (rc = kern_synth_write(&o, t->model)))
         return aria_err_msg()[0] ? rc : aria_errf(rc, "cannot write synthetic model %s", t->model);
     return 0;
