@@ -1289,20 +1289,18 @@ testnet_status(int argc, char **argv)
     }
     printf("testnet %s: %d node(s), model %s%s\n", t.dir, t.n, t.model,
            t.synthetic ? " (synthetic)" : "");
-    printf("%-5s %-15s %-8s %-6s %-6s %-24s %-12s %-20s %s\n", "node", "role", "pid", "state",
-           "peers", "model", "jobs_served", "credits", "tok/s");
+    printf("%-4s %-14s %-8s %-6s %-5s %-20s %-6s %-9s %-18s %-8s %s\n", "node", "role", "pid",
+           "state", "peers", "model", "served", "requested", "credits", "tok/s", "http");
     int alive_n = 0;
     for (int i = 0; i < t.n; i++) {
         testnet_node *nd = &t.nodes[i];
         bool alive = node_alive(nd->pid, nd->dir);
-        char pid[16], peers[16] = "-", model[128] = "-", jobs[24] = "-", credits[32] = "-",
-                      toks[24] = "-";
+        char pid[16] = "-", peers[16] = "-", model[128] = "-", served[24] = "-", req[24] = "-",
+             credits[32] = "-", toks[24] = "-";
         const char *state = alive ? "alive" : "down";
-        aria_snprintf(pid, sizeof pid, "%d", alive ? nd->pid : 0);
-        if (!alive)
-            aria_snprintf(pid, sizeof pid, "-");
         if (alive) {
             alive_n++;
+            aria_snprintf(pid, sizeof pid, "%d", nd->pid);
             if (!nd->http[0]) { /* `up` was interrupted: the log knows */
                 nd->log_off = 0;
                 (void)node_check_ready(nd, true);
@@ -1311,26 +1309,28 @@ testnet_status(int argc, char **argv)
             if (http_get_json(nd->http, "/aria/v1/status", &st) == 0) {
                 json_cell(st, "peers", NULL, peers, sizeof peers);
                 json_cell(st, "model", NULL, model, sizeof model);
-                json_cell(st, "jobs_served", "jobs_done", jobs, sizeof jobs);
+                json_cell(st, "jobs_served", "jobs_done", served, sizeof served);
+                json_cell(st, "jobs_requested", NULL, req, sizeof req);
                 json_cell(st, "tok_s", NULL, toks, sizeof toks);
-                json_t *b = json_object_get(st, "balance");
-                if (json_is_integer(b))
-                    bal = json_incref(st);
             } else {
                 state = "no-api";
             }
-            if (!bal && http_get_json(nd->http, "/aria/v1/balance", &bal) != 0)
+            /* The balance endpoint is the ledger's word; the status's
+             * "balance" is the fallback. */
+            if (http_get_json(nd->http, "/aria/v1/balance", &bal) != 0)
                 bal = NULL;
             json_t *b = bal ? json_object_get(bal, "balance") : NULL;
-            if (json_is_integer(b)) {
+            if (!json_is_integer(b) && st)
+                b = json_object_get(st, "balance");
+            if (json_is_integer(b) && json_integer_value(b) >= 0) {
                 long long v = (long long)json_integer_value(b);
                 aria_snprintf(credits, sizeof credits, "%lld.%06lld", v / 1000000, v % 1000000);
             }
             json_decref(st);
             json_decref(bal);
         }
-        printf("%-5d %-15s %-8s %-6s %-6s %-24s %-12s %-20s %s\n", i, nd->role, pid, state, peers,
-               model, jobs, credits, toks);
+        printf("%-4d %-14s %-8s %-6s %-5s %-20s %-6s %-9s %-18s %-8s %s\n", i, nd->role, pid, state,
+               peers, model, served, req, credits, toks, alive && nd->http[0] ? nd->http : "-");
     }
     printf("%d of %d node(s) alive; logs in %s/node<i>/node.log\n", alive_n, t.n, t.dir);
     testnet_release(&t);
