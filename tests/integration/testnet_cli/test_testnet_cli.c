@@ -117,6 +117,8 @@ typedef struct {
     char http[64], account[128], role[32];
 } node_info;
 
+static const char *diag(const node_info *nodes);
+
 /* Read dir/testnet.json into nodes[N_NODES]. */
 static void
 read_testnet(node_info *nodes)
@@ -151,8 +153,8 @@ static void
 check_running(const node_info *nodes)
 {
     for (int i = 0; i < N_NODES; i++) {
-        cr_assert(nodes[i].pid > 0 && pid_running(nodes[i].pid), "node %d (pid %d) not running", i,
-                  nodes[i].pid);
+        cr_assert(nodes[i].pid > 0 && pid_running(nodes[i].pid), "node %d (pid %d) not running%s",
+                  i, nodes[i].pid, diag(nodes));
         char path[128], o[64] = "";
         snprintf(path, sizeof path, "%s/node%d/pid", dir, i);
         FILE *f = fopen(path, "r");
@@ -185,6 +187,34 @@ check_running(const node_info *nodes)
                      "node %d is not funded by the genesis", i);
         json_decref(j);
     }
+}
+
+/* For failure messages: each node's liveness and the end of its log, so
+ * that a node that died on its own says why. */
+static const char *
+diag(const node_info *nodes)
+{
+    static char out[8192];
+    size_t o = 0;
+    for (int i = 0; i < N_NODES && o < sizeof out - 1; i++) {
+        char path[160], tail[1024] = "";
+        snprintf(path, sizeof path, "%s/node%d/node.log", dir, i);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fseek(f, -(long)(sizeof tail - 1), SEEK_END) != 0)
+                rewind(f);
+            size_t n = fread(tail, 1, sizeof tail - 1, f);
+            tail[n] = 0;
+            fclose(f);
+        }
+        int w = snprintf(out + o, sizeof out - o, "\n--- node %d pid %d %s; end of %s:\n%s", i,
+                         nodes[i].pid, pid_running(nodes[i].pid) ? "running" : "NOT running", path,
+                         tail);
+        if (w < 0)
+            break;
+        o += (size_t)w < sizeof out - o ? (size_t)w : sizeof out - o - 1;
+    }
+    return out;
 }
 
 static void
@@ -263,18 +293,18 @@ Test(testnet_cli, up_status_down_and_restart_keep_the_network, .fini = cleanup, 
     rc = run(o, sizeof o, "%s testnet status --dir %s", bin(), dir);
     cr_assert_eq(rc, 0, "status: %s", o);
     cr_assert_eq(count(o, " alive "), N_NODES, "status should show 3 alive nodes:\n%s", o);
-    cr_assert(strstr(o, "3 of 3 node(s) alive"), "%s", o);
+    cr_assert(strstr(o, "3 of 3 node(s) alive"), "%s%s", o, diag(a));
     cr_assert(strstr(o, "1000.000000"), "status shows no credits:\n%s", o);
 
     rc = run(o, sizeof o, "%s testnet up --dir %s", bin(), dir);
-    cr_assert_neq(rc, 0, "a second up while running must fail: %s", o);
-    cr_assert(strstr(o, "already running"), "%s", o);
+    cr_assert_neq(rc, 0, "a second up while running must fail: %s%s", o, diag(a));
+    cr_assert(strstr(o, "already running"), "%s%s", o, diag(a));
     for (int i = 0; i < N_NODES; i++)
-        cr_assert(pid_running(a[i].pid), "the refused up disturbed node %d", i);
+        cr_assert(pid_running(a[i].pid), "the refused up disturbed node %d%s", i, diag(a));
 
     rc = run(o, sizeof o, "%s testnet down --dir %s", bin(), dir);
     cr_assert_eq(rc, 0, "down: %s", o);
-    cr_assert(strstr(o, "stopped 3 of 3"), "%s", o);
+    cr_assert(strstr(o, "stopped 3 of 3"), "%s%s", o, diag(a));
     cr_assert_null(strstr(o, "killed"), "a node did not stop on SIGTERM:\n%s", o);
     for (int i = 0; i < N_NODES; i++) {
         for (int k = 0; k < 100 && pid_running(a[i].pid); k++)
