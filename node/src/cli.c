@@ -100,6 +100,28 @@ static const cli_verb verbs[] = {
      "  --chat         send PROMPT as a user message through the chat template\n"
      "HOST:PORT defaults to $ARIA_NODE, else 127.0.0.1:8080.\n",
      cmd_infer},
+    {"testnet", "run a local network of N nodes (up, status, down)",
+     "usage: aria testnet up [-n N] [--dir D] [--model FILE] [--base-port P] [--providers K]\n"
+     "                       [--timeout S] [-- NODE-FLAGS...]\n"
+     "       aria testnet status [--dir D]\n"
+     "       aria testnet down [--dir D]\n"
+     "up: makes N keystores and a genesis funding each node (first time only), starts N\n"
+     "'aria node run' processes on loopback in the background and waits until they are\n"
+     "ready and see each other; a second 'up' in D restarts the same network.\n"
+     "  -n N            nodes (default 4); node 0 is the entry node the API examples use\n"
+     "  --dir D         the testnet directory (default ./testnet)\n"
+     "  --model FILE    the model providers serve (default: the first models/*.gguf of the\n"
+     "                  source tree or the current directory, else a synthetic one)\n"
+     "  --base-port P   node i listens on http P+3i, gossip P+3i+1, service P+3i+2;\n"
+     "                  0 (default) = free ports picked by the OS\n"
+     "  --providers K   the last K nodes serve the model (default N-1: all but node 0)\n"
+     "  --timeout S     seconds to wait for ready nodes and for peers (default 30)\n"
+     "  -- NODE-FLAGS   appended to every 'aria node run' (e.g. -- --price 2); kept for\n"
+     "                  restarts until another '--' replaces them\n"
+     "status: node, role, pid, peers, model, jobs served, credits, tok/s of each node.\n"
+     "down: SIGTERM every node (SIGKILL after 10 s); keeps keys, ledgers and logs.\n"
+     "Layout, ports, funding and roles: docs/testnet.md.\n",
+     cmd_testnet},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 

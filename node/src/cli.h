@@ -39,6 +39,7 @@ int cmd_run(int argc, char **argv);
 /* cmd_infer.c: aria infer, and aria node status */
 int cmd_infer(int argc, char **argv);
 int cmd_node_status(int argc, char **argv);
+int cmd_testnet(int argc, char **argv); /* cmd_testnet.c: aria testnet up|status|down */
 
 /* cmd_wallet.c: aria wallet new|show|address|change-passphrase */
 int cmd_wallet(int argc, char **argv);
