@@ -1,60 +1,78 @@
 #!/usr/bin/env bash
-# main.sh — the README's main job: install what is missing, build, and run the
-# best end-to-end path the project has today:
-#   1. pick the model: the bundled default under models/ if there is one,
-#      otherwise a synthetic BitNet b1.58 model made by `aria model synth`
-#      (random weights: the text it writes is gibberish, and we say so);
-#   2. start an ARIA node serving it on loopback;
-#   3. run completions through the OpenAI-compatible HTTP API (plain and
-#      streamed) and show the answers, the node's status and its metrics;
-#   4. leave the node running and print how to use and stop it.
-# Paid jobs across a local testnet replace step 2-3 once the network lands.
+# main.sh — the README's main job: install what is missing, build, start a
+# local 4-node ARIA testnet on loopback and run paid inference jobs on it.
+#   1. `aria testnet up -n 4`: keys, a genesis funding every node, node 0 as
+#      the entry node (no model), nodes 1-3 as providers of the default model
+#      (models/*.gguf; a synthetic model when none is bundled, and it says so);
+#   2. three paid jobs through node 0's OpenAI-compatible API (one streamed
+#      with `aria infer`): the answers, who served them and what they cost;
+#   3. the balances of every node and the receipts in the ledger;
+#   4. the network keeps running; it prints how to use and stop it.
+# ARIA_TESTNET_DIR picks the directory (default build/testnet); a second run
+# restarts the same network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 scripts/install-deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j "$(nproc)"
+cmake --build build/release -j "$(nproc)" --target aria
 aria=$root/build/release/node/aria
-run=${ARIA_MAIN_DIR:-$root/build/main}
-mkdir -p "$run"
+dir=${ARIA_TESTNET_DIR:-$root/build/testnet}
 
-echo; echo "== aria version"; $aria version
-
-model=$(ls "$root"/models/*.gguf 2>/dev/null | head -1 || true)
-if [ -z "$model" ]; then
-  model=$run/synthetic-bitnet.gguf
-  echo; echo "== no trained default model is bundled yet: using a SYNTHETIC model (random"
-  echo "   ternary weights), so the answers below are gibberish; the plumbing is real."
-  [ -f "$model" ] || $aria model synth --arch bitnet-b1.58 --layers 4 --embd 512 --ff 1536 \
-      --heads 8 --kv-heads 4 --vocab 4096 --type i2_s --seed 1 --tokenizer gpt2 -o "$model"
+echo; echo "== aria version"; $aria version | head -3
+if [ -f "$dir/testnet.json" ]; then
+  $aria testnet down --dir "$dir" >/dev/null 2>&1 || true
 fi
-echo; echo "== model"; $aria model info "$model" | head -12
+echo; echo "== aria testnet up -n 4 --dir $dir"
+$aria testnet up -n 4 --dir "$dir"
 
-if [ -f "$run/node.pid" ] && kill -0 "$(cat "$run/node.pid")" 2>/dev/null; then
-  kill "$(cat "$run/node.pid")"; sleep 1
-fi
-$aria node run --model "$model" --http 127.0.0.1:0 --data-dir "$run/data" \
-  >"$run/node.out" 2>"$run/node.log" &
-echo $! >"$run/node.pid"
-for _ in $(seq 100); do grep -q ready "$run/node.out" 2>/dev/null && break; sleep 0.1; done
-addr=$(sed -n 's/.*http=\([0-9.:]*\).*/\1/p' "$run/node.out")
-[ -n "$addr" ] || { echo "node did not start; see $run/node.log" >&2; cat "$run/node.log" >&2; exit 1; }
-echo; echo "== node serving on http://$addr (pid $(cat "$run/node.pid"), log $run/node.log)"
+field() { # testnet.json: node N's KEY
+  /usr/bin/python3 -c 'import json,sys; n=json.load(open(sys.argv[1]))["nodes"][int(sys.argv[2])]; print(n[sys.argv[3]])' \
+    "$dir/testnet.json" "$1" "$2"
+}
+entry=$(field 0 http)
+export ARIA_NODE=$entry
+show() { # pretty-print a JSON answer's text, provider and cost
+  /usr/bin/python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+if "error" in j:
+    print("  error:", j["error"]["message"]); sys.exit(1)
+c = j["choices"][0]
+text = c.get("text") if "text" in c else c["message"]["content"]
+a = j["aria"]
+print("  answer:   %r" % text)
+print("  served by %s for %d micro-credits (%d tokens, %s)" % (a["provider"], a["cost_micro"],
+      j["usage"]["completion_tokens"], c["finish_reason"]))'
+}
 
-echo; echo "== POST /v1/completions"
-curl -s "http://$addr/v1/completions" -H 'Content-Type: application/json' \
-  -d '{"prompt": "In the beginning", "max_tokens": 24, "temperature": 0}'
-echo; echo; echo "== POST /v1/chat/completions, stream: true (server-sent events as tokens are made)"
-curl -sN "http://$addr/v1/chat/completions" -H 'Content-Type: application/json' \
-  -d '{"messages": [{"role": "user", "content": "Tell me a story."}], "max_tokens": 16, "stream": true}' | head -c 1500
-echo; echo "== GET /aria/v1/status"; curl -s "http://$addr/aria/v1/status"; echo
-echo; echo "== GET /metrics"; curl -s "http://$addr/metrics" | grep -v '^#'
+echo; echo "== paid job 1: POST /v1/completions through node 0 ($entry)"
+curl -s "http://$entry/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt": "In the beginning God created", "max_tokens": 40, "temperature": 0}' | show
+echo; echo "== paid job 2: POST /v1/chat/completions"
+curl -s "http://$entry/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"messages": [{"role": "user", "content": "Who made the heaven and the earth?"}], "max_tokens": 40, "temperature": 0.7, "seed": 7}' | show
+echo; echo "== paid job 3: aria infer (streamed as the provider produces it)"
+$aria infer "And the LORD spoke unto Moses, saying" -n 48 --temp 0
+
+sleep 2 # the providers receive their payments (they check every second)
+echo; echo "== balances (credits = 1,000,000 micro-credits; every node started with 1000)"
+$aria testnet status --dir "$dir"
+echo; echo "== receipts in node 0's ledger (signed by the providers)"
+curl -s "http://$entry/aria/v1/receipts" | /usr/bin/python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["receipts"]:
+    print("  job %s..  provider %s..  %d tokens in, %d out x %d = %d micro-credits" % (
+        r["job_id"][:12], r["provider"][:16], r["tokens_in"], r["tokens_out"], r["price"],
+        r["total"]))'
+
 cat <<TXT
 
-The node is still running. Try:
-  curl -s http://$addr/v1/models
-  curl -N http://$addr/v1/chat/completions -d '{"messages":[{"role":"user","content":"hi"}],"stream":true}'
-  $aria run -m $model -p "Hello" -n 32
-Stop it with:  kill \$(cat $run/node.pid)
+The testnet is still running (logs: $dir/node<i>/node.log). Try:
+  ARIA_NODE=$entry $aria infer "Blessed are the" -n 32
+  curl -N http://$entry/v1/chat/completions -H 'Content-Type: application/json' \\
+    -d '{"messages":[{"role":"user","content":"hi"}],"stream":true,"max_tokens":32}'
+  curl -s http://$entry/aria/v1/peers
+  $aria testnet status --dir $dir
+Stop it with:  $aria testnet down --dir $dir
 TXT

@@ -151,6 +151,7 @@ struct node_net {
     uint64_t next_sync, next_recv, next_peers_save;
     size_t peers_saved;
     bool shut;
+    bool announced_chain;
     _Atomic size_t peers;
     struct {
         _Atomic uint64_t v[sizeof(node_net_stats) / sizeof(uint64_t)];
@@ -483,6 +484,7 @@ bidder_addr(rjob *j, const uint8_t id[32])
 }
 
 static void run_req_actions(node_net *n, rjob *j, sched_actions *acts);
+static void start_sync_to(node_net *n, const char *addr);
 
 static int
 out_item(void *ctx, int32_t id, const char *text, size_t len)
@@ -1387,6 +1389,11 @@ take_payment(node_net *n, pjob *p, const wire_bytes *pay)
     STAT(n, credits_earned, e.amount);
     if (res.reason == LEDGER_APPLIED)
         publish_one(n, pay->p, pay->n);
+    if (res.reason == LEDGER_HELD) { /* we lack the payer's earlier entries: ask it */
+        wire_peer_record pr;
+        if (wire_node_peer_find(n->w, p->requester, &pr) == 0)
+            start_sync_to(n, pr.service_addr);
+    }
     return 0;
 }
 
@@ -1488,6 +1495,13 @@ heads_cb(void *ctx, const ledger_account_info *a)
 static void
 start_sync(node_net *n)
 {
+    start_sync_to(n, NULL);
+}
+
+/* Sync with `addr` (a service URL), or with a random peer when NULL. */
+static void
+start_sync_to(node_net *n, const char *addr)
+{
     heads_ctx x = {aria_alloc_array(WIRE_HEADS_MAX, sizeof(wire_account_head)), 0, WIRE_HEADS_MAX};
     if (!x.h)
         return;
@@ -1496,12 +1510,19 @@ start_sync(node_net *n)
     pthread_mutex_unlock(n->o.lock);
     if (rc >= 0) {
         wire_sync_request sr = {x.h, x.n, 512, {NULL, 0}};
-        tag *t = tag_new(n, TAG_SYNC, NULL, NULL, 0);
-        uint64_t rid;
-        if (t && wire_node_sync(n->w, &sr, 5000, t, &rid) != 0)
-            t->used = false;
-        else if (t)
-            STAT(n, syncs, 1);
+        if (addr) {
+            wire_msg m = {.type = WIRE_T_SYNC_REQUEST};
+            m.u.sync_req = sr;
+            if (request(n, addr, NULL, WIRE_T_SYNC_REQUEST, &m, 5000, TAG_SYNC, NULL, NULL, 0) == 0)
+                STAT(n, syncs, 1);
+        } else {
+            tag *t = tag_new(n, TAG_SYNC, NULL, NULL, 0);
+            uint64_t rid;
+            if (t && wire_node_sync(n->w, &sr, 5000, t, &rid) != 0)
+                t->used = false;
+            else if (t)
+                STAT(n, syncs, 1);
+        }
     }
     aria_free(x.h);
 }
@@ -1759,6 +1780,54 @@ drain_queue(node_net *n)
     }
 }
 
+typedef struct chain_pub {
+    node_net *n;
+    aria_buf store;
+    size_t offs[65], k;
+} chain_pub;
+
+static int
+chain_pub_cb(void *ctx, const ledger_entry *e, const ledger_entry_info *info)
+{
+    chain_pub *c = ctx;
+    ARIA_UNUSED(e);
+    if (c->k == 64 || aria_buf_put(&c->store, info->bytes, info->len))
+        return 1;
+    c->offs[++c->k] = c->store.len;
+    return 0;
+}
+
+/* Gossip the newest entries of this node's own chain (e.g. its genesis
+ * claim, made before the network was up), so peers need not wait for a
+ * sync to accept its payments. */
+static void
+publish_own_chain(node_net *n)
+{
+    chain_pub *c = aria_calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->n = n;
+    aria_buf_init(&c->store, 64 * LEDGER_ENTRY_MAX_BYTES);
+    ledger_account_info ai;
+    pthread_mutex_lock(n->o.lock);
+    int rc = ledger_account(n->o.led, n->id, &ai);
+    if (!rc)
+        rc = ledger_history(n->o.led, n->id, ai.chain_len > 64 ? ai.chain_len - 64 : 0, 64,
+                            chain_pub_cb, c);
+    pthread_mutex_unlock(n->o.lock);
+    for (size_t i = 0; rc >= 0 && i < c->k; i += 16) {
+        const uint8_t *ptrs[16];
+        size_t lens[16], m = 0;
+        for (size_t j = i; j < c->k && m < 16; j++, m++) {
+            ptrs[m] = c->store.data + c->offs[j];
+            lens[m] = c->offs[j + 1] - c->offs[j];
+        }
+        publish_entries(n, ptrs, lens, m);
+    }
+    aria_buf_fini(&c->store);
+    aria_free(c);
+}
+
 static void
 timers(node_net *n)
 {
@@ -1786,6 +1855,10 @@ timers(node_net *n)
         n->next_peers_save = t + NET_PEERS_SAVE_MS;
         if (wire_node_peer_count(n->w) != n->peers_saved)
             peers_save(n);
+    }
+    if (!n->announced_chain && wire_node_peer_count(n->w)) {
+        n->announced_chain = true;
+        publish_own_chain(n);
     }
     if (t >= n->next_sync) {
         n->next_sync = t + NET_SYNC_MS;
