@@ -2,7 +2,9 @@
  * cli.c — `aria` command-line dispatch: the verb table, global help, and
  * usage errors (exit 2 with usage on stderr).
  */
+#include <dirent.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "node.h"
@@ -16,9 +18,9 @@ static const cli_verb verbs[] = {
      "detected at run time with the kernel ISA path they select.\n",
      cmd_version},
     {"run", "run a model: generate text from a prompt",
-     "usage: aria run -m FILE (-p TEXT | --prompt-ids 1,2,3) [options]\n"
+     "usage: aria run [-m FILE] (-p TEXT | --prompt-ids 1,2,3) [options]\n"
      "Loads a GGUF model (bitnet-b1.58/bitnet-25, bitnet, llama) and streams the\n"
-     "generated text to stdout.\n"
+     "generated text to stdout. Without -m: the default model, models/*.gguf.\n"
      "  -n N                 tokens to generate (default 128)\n"
      "  --temp T             temperature; 0 = greedy (default 0.8)\n"
      "  --top-k K            keep the K best tokens; 0 = off (default 40)\n"
@@ -124,6 +126,50 @@ static const cli_verb verbs[] = {
      cmd_testnet},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
+
+/* The first models/ *.gguf (by name) in `dir`, into out; false if none. */
+static bool
+find_model_in(const char *dir, char *out, size_t size)
+{
+    char mdir[4096 + 16];
+    aria_snprintf(mdir, sizeof mdir, "%s/models", dir);
+    DIR *d = opendir(mdir);
+    if (!d)
+        return false;
+    char best[256] = "";
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l > 5 && l < sizeof best && !strcmp(e->d_name + l - 5, ".gguf") &&
+            (!best[0] || strcmp(e->d_name, best) < 0))
+            memcpy(best, e->d_name, l + 1);
+    }
+    closedir(d);
+    if (!best[0])
+        return false;
+    int n = aria_snprintf(out, size, "%s/%s", mdir, best);
+    return n > 0 && (size_t)n < size;
+}
+
+bool
+cli_default_model(char *out, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        for (int up = 0; up < 5; up++) {
+            char *slash = strrchr(exe, '/');
+            if (!slash || slash == exe)
+                break;
+            *slash = 0;
+            if (find_model_in(exe, out, size))
+                return true;
+        }
+    }
+    char cwd[4096];
+    return getcwd(cwd, sizeof cwd) && find_model_in(cwd, out, size);
+}
 
 const cli_verb *
 cli_verb_find(const char *name)

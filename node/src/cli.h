@@ -7,6 +7,7 @@
  */
 #ifndef ARIA_NODE_CLI_H
 #define ARIA_NODE_CLI_H
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "base.h"
@@ -26,6 +27,10 @@ void cli_print_usage(FILE *f, const cli_verb *v);
 int cli_usage_error(const cli_verb *v, const char *msg);
 /* Look up a verb by name (NULL if unknown). */
 const cli_verb *cli_verb_find(const char *name);
+/* The default model: the first models/ *.gguf (by name) in the source tree
+ * the binary was built in (its parent directories), else in the current
+ * directory. false if there is none. */
+bool cli_default_model(char *out, size_t size);
 /* True if argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 

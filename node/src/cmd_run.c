@@ -225,8 +225,11 @@ cmd_run(int argc, char **argv)
 #undef PARSE_D
 #undef PARSE_I
     }
+    static char default_model[4096];
+    if (!model_path && cli_default_model(default_model, sizeof default_model))
+        model_path = default_model;
     if (!model_path)
-        return cli_usage_error(v, "-m FILE is required");
+        return cli_usage_error(v, "-m FILE is required (no default model in models/)");
     if (!prompt == !prompt_ids)
         return cli_usage_error(v, "give exactly one of -p TEXT and --prompt-ids LIST");
     if (chat && prompt_ids)

@@ -448,30 +448,6 @@ genesis_write(const testnet *t, const char *path)
     return rc;
 }
 
-/* The first models/ *.gguf (by name) in `dir`, into out; false if none. */
-static bool
-find_model_in(const char *dir, char *out, size_t size)
-{
-    char mdir[TESTNET_PATH_MAX + 16];
-    aria_snprintf(mdir, sizeof mdir, "%s/models", dir);
-    DIR *d = opendir(mdir);
-    if (!d)
-        return false;
-    char best[256] = "";
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l > 5 && l < sizeof best && !strcmp(e->d_name + l - 5, ".gguf") &&
-            (!best[0] || strcmp(e->d_name, best) < 0))
-            memcpy(best, e->d_name, l + 1);
-    }
-    closedir(d);
-    if (!best[0])
-        return false;
-    int n = aria_snprintf(out, size, "%s/%s", mdir, best);
-    return n > 0 && (size_t)n < size;
-}
-
 /* --model FILE, else the first models/ *.gguf in the source tree the binary
  * was built in (its parent directories) or in the current directory, else a
  * small synthetic model written into the testnet directory. */
@@ -484,21 +460,7 @@ resolve_model(testnet *t, const char *flag_model)
             return aria_errf(ARIA_ENOTFOUND, "--model %s: %s", flag_model, strerror(errno));
         return 0;
     }
-    char exe[TESTNET_PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        for (int up = 0; up < 5; up++) {
-            char *slash = strrchr(exe, '/');
-            if (!slash || slash == exe)
-                break;
-            *slash = 0;
-            if (find_model_in(exe, t->model, sizeof t->model))
-                return 0;
-        }
-    }
-    char cwd[TESTNET_PATH_MAX];
-    if (getcwd(cwd, sizeof cwd) && find_model_in(cwd, t->model, sizeof t->model))
+    if (cli_default_model(t->model, sizeof t->model))
         return 0;
     int rc = path_join(t->model, sizeof t->model, t->dir, "model-synthetic.gguf");
     if (rc)
