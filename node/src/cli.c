@@ -50,7 +50,9 @@ static const cli_verb verbs[] = {
      "      T: f32 f16 bf16 q8_0 tq1_0 tq2_0 i2_s (projection weights)\n"
      "  tokenize -m FILE [--no-bos] [--raw] [--pieces] TEXT...|-\n"
      "      print the token ids of TEXT (BOS first when the model adds it) on one line;\n"
-     "      --raw: special-token texts are plain text; --pieces: also print each piece\n",
+     "      --raw: special-token texts are plain text; --pieces: also print each piece\n"
+     "  score -m FILE [--ctx N] IDS|-\n"
+     "      teacher-forced: per position 'i argmax logprob(next)'; perplexity on stderr\n",
      cmd_model},
     {"node", "run the node daemon (network, HTTP API, inference worker); its status",
      "usage: aria node run [--config FILE] [--data-dir DIR] [--model FILE] [--http HOST:PORT]\n"

@@ -38,6 +38,7 @@ int cli_wants_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_model(int argc, char **argv);          /* cmd_model.c: model info|synth|... */
 int cmd_model_tokenize(int argc, char **argv); /* cmd_model_tokenize.c: model tokenize */
+int cmd_model_score(int argc, char **argv);    /* cmd_model_score.c: model score */
 int cmd_node(int argc, char **argv);
 int cmd_ledger(int argc, char **argv); /* cmd_ledger.c: aria ledger ... */
 int cmd_run(int argc, char **argv);

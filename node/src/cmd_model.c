@@ -25,6 +25,8 @@ static const model_sub subs[] = {
      model_info},
     {"synth", "write a deterministic synthetic model", model_synth},
     {"tokenize", "print the token ids of a text (cmd_model_tokenize.c)", cmd_model_tokenize},
+    {"score", "teacher-forced top-1 and log-probability of each next token (cmd_model_score.c)",
+     cmd_model_score},
 };
 
 static const cli_verb *
