@@ -414,7 +414,7 @@ reply_ack(node_net *n, uint64_t rid, int32_t code, const char *detail)
     m.u.ack.detail = detail ? detail : "";
     char d[WIRE_STR_MAX];
     if (detail && strlen(detail) >= WIRE_STR_MAX) {
-        snprintf(d, sizeof d, "%.*s", WIRE_STR_MAX - 1, detail);
+        aria_snprintf(d, sizeof d, "%.*s", WIRE_STR_MAX - 1, detail);
         m.u.ack.detail = d;
     }
     (void)reply_msg(n, rid, &m);
@@ -459,7 +459,7 @@ rjob_fail(node_net *n, rjob *j, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(res.error_msg, sizeof res.error_msg, fmt, ap);
     va_end(ap);
-    snprintf(res.finish_reason, sizeof res.finish_reason, "error");
+    aria_snprintf(res.finish_reason, sizeof res.finish_reason, "error");
     aria_hex_encode(res.job_id, sizeof res.job_id, j->job_id, 32);
     if (j->r) {
         sched_req_info info;
@@ -640,7 +640,7 @@ req_end(node_net *n, rjob *j, const sched_end *e)
     if (e->reason == SCHED_END_DONE) {
         node_stream_result res;
         memset(&res, 0, sizeof res);
-        snprintf(res.finish_reason, sizeof res.finish_reason, "%s",
+        aria_snprintf(res.finish_reason, sizeof res.finish_reason, "%s",
                  info.tokens >= j->max_tokens ? "length" : "stop");
         res.prompt_tokens = j->have_receipt
                                 ? (uint32_t)(j->final_receipt.tokens_in -
@@ -718,7 +718,7 @@ run_req_actions(node_net *n, rjob *j, sched_actions *acts)
             ledger_receipt lr;
             memset(&lr, 0, sizeof lr);
             memcpy(lr.job_id, j->job_id, 32);
-            snprintf(lr.model_id, sizeof lr.model_id, "%s", j->model);
+            aria_snprintf(lr.model_id, sizeof lr.model_id, "%s", j->model);
             lr.tokens_in = j->final_receipt.tokens_in;
             lr.tokens_out = j->final_receipt.tokens_out;
             lr.price_micro = j->final_price;
@@ -778,7 +778,7 @@ on_bid(node_net *n, const wire_envelope *env, const wire_bid *b, uint64_t rid)
     sb.expires_ms = now_ms() + (b->expires_ms > wall ? b->expires_ms - wall : 0);
     if (!bidder_addr(j, env->sender) && j->n_bidders < SCHED_REQ_MAX_BIDS) {
         memcpy(j->bidders[j->n_bidders].id, env->sender, 32);
-        snprintf(j->bidders[j->n_bidders].addr, WIRE_ADDR_MAX, "%s", b->provider_service_addr);
+        aria_snprintf(j->bidders[j->n_bidders].addr, WIRE_ADDR_MAX, "%s", b->provider_service_addr);
         j->n_bidders++;
     }
     sched_actions acts;
@@ -842,7 +842,7 @@ on_chunk_reply(node_net *n, const tag *t, const wire_envelope *env)
             ledger_receipt lr;
             memset(&lr, 0, sizeof lr);
             memcpy(lr.job_id, j->job_id, 32);
-            snprintf(lr.model_id, sizeof lr.model_id, "%s", j->model);
+            aria_snprintf(lr.model_id, sizeof lr.model_id, "%s", j->model);
             lr.tokens_in = j->cur_receipt.tokens_in;
             lr.tokens_out = j->cur_receipt.tokens_out;
             lr.price_micro = att_price(j);
@@ -931,17 +931,17 @@ start_job(node_net *n, cmd *c)
             j = &n->rjobs[i];
     node_stream_result res;
     memset(&res, 0, sizeof res);
-    snprintf(res.finish_reason, sizeof res.finish_reason, "error");
+    aria_snprintf(res.finish_reason, sizeof res.finish_reason, "error");
     if (!j) {
         res.error = ARIA_EFULL;
-        snprintf(res.error_msg, sizeof res.error_msg, "this node runs %d network jobs already",
+        aria_snprintf(res.error_msg, sizeof res.error_msg, "this node runs %d network jobs already",
                  NET_MAX_RJOBS);
         node_stream_finish(c->s, &res);
         return;
     }
     /* the model: asked for, else ours, else the first one a peer serves */
     char model[WIRE_STR_MAX];
-    snprintf(model, sizeof model, "%s", c->model[0] ? c->model : n->model_id);
+    aria_snprintf(model, sizeof model, "%s", c->model[0] ? c->model : n->model_id);
     wire_peer_record *recs = aria_alloc_array(256, sizeof *recs);
     size_t np = recs ? wire_node_peers(n->w, recs, 256) : 0;
     bool served = false;
@@ -949,7 +949,7 @@ start_job(node_net *n, cmd *c)
     for (size_t i = 0; i < np; i++)
         for (size_t k = 0; k < recs[i].n_models; k++) {
             if (!model[0])
-                snprintf(model, sizeof model, "%s", recs[i].models[k]);
+                aria_snprintf(model, sizeof model, "%s", recs[i].models[k]);
             if (!strcmp(recs[i].models[k], model))
                 served = true;
             else if (!strstr(known, recs[i].models[k]) &&
@@ -961,10 +961,10 @@ start_job(node_net *n, cmd *c)
     if (!served) {
         res.error = np ? ARIA_ENOTFOUND : ARIA_EAGAIN;
         if (!np)
-            snprintf(res.error_msg, sizeof res.error_msg,
+            aria_snprintf(res.error_msg, sizeof res.error_msg,
                      "no peer is known yet: this node has no providers to ask");
         else
-            snprintf(res.error_msg, sizeof res.error_msg,
+            aria_snprintf(res.error_msg, sizeof res.error_msg,
                      "no node on the network serves model '%s'%s%s", model,
                      known[0] ? "; served: " : "", known);
         node_stream_finish(c->s, &res);
@@ -978,7 +978,7 @@ start_job(node_net *n, cmd *c)
     pthread_mutex_unlock(n->o.lock);
     if (rc || ai.balance < n->reserved_total || ai.balance - n->reserved_total < worst) {
         res.error = ARIA_EFUNDS;
-        snprintf(res.error_msg, sizeof res.error_msg,
+        aria_snprintf(res.error_msg, sizeof res.error_msg,
                  "too few credits: this job may cost up to %llu micro-credits (max_tokens %u x "
                  "max price %llu) but %llu are free (balance %llu, reserved by running jobs "
                  "%llu)",
@@ -993,7 +993,7 @@ start_job(node_net *n, cmd *c)
     memset(j, 0, sizeof *j);
     if (aria_os_random(j->job_id, 32)) {
         res.error = ARIA_EIO;
-        snprintf(res.error_msg, sizeof res.error_msg, "no randomness for a job id");
+        aria_snprintf(res.error_msg, sizeof res.error_msg, "no randomness for a job id");
         node_stream_finish(c->s, &res);
         return;
     }
@@ -1014,7 +1014,7 @@ start_job(node_net *n, cmd *c)
     rc_cfg.first_chunk_timeout_ms = (uint32_t)n->cfg.chunk_timeout_ms * 3;
     if ((rc = sched_req_new(&of, &rc_cfg, &j->r))) {
         res.error = rc;
-        snprintf(res.error_msg, sizeof res.error_msg, "%s", aria_err_msg());
+        aria_snprintf(res.error_msg, sizeof res.error_msg, "%s", aria_err_msg());
         node_stream_finish(c->s, &res);
         return;
     }
@@ -1023,7 +1023,7 @@ start_job(node_net *n, cmd *c)
     c->s = NULL;
     j->reqjson = c->reqjson;
     aria_buf_init(&c->reqjson, 1);
-    snprintf(j->model, sizeof j->model, "%s", model);
+    aria_snprintf(j->model, sizeof j->model, "%s", model);
     j->max_price = c->max_price;
     j->max_tokens = c->max_tokens;
     j->reserved = worst;
@@ -1185,7 +1185,7 @@ on_award(node_net *n, const wire_envelope *env, const wire_award *a, uint64_t ri
         rc = node_worker_start_chunked(n->o.worker, &po, &pj);
         if (rc) {
             char why[200];
-            snprintf(why, sizeof why, "%s", aria_err_msg());
+            aria_snprintf(why, sizeof why, "%s", aria_err_msg());
             reply_ack(n, rid, rc, why);
             sched_cancel cc;
             memcpy(cc.job_id, a->job_id, 32);
@@ -1201,7 +1201,7 @@ on_award(node_net *n, const wire_envelope *env, const wire_award *a, uint64_t ri
         memcpy(p->job_id, a->job_id, 32);
         memcpy(p->requester, env->sender, 32);
         memcpy(p->req_enc, rec.enc_key, 32);
-        snprintf(p->model, sizeof p->model, "%s", n->model_id);
+        aria_snprintf(p->model, sizeof p->model, "%s", n->model_id);
         p->price = a->price_micro;
         p->chunk_tokens = a->chunk_tokens;
         p->pj = pj;
@@ -1236,7 +1236,7 @@ build_chunk(node_net *n, pjob *p, const node_pjob_chunk *c)
         ledger_receipt lr;
         memset(&lr, 0, sizeof lr);
         memcpy(lr.job_id, p->job_id, 32);
-        snprintf(lr.model_id, sizeof lr.model_id, "%s", p->model);
+        aria_snprintf(lr.model_id, sizeof lr.model_id, "%s", p->model);
         lr.tokens_in = c->n_prompt;
         lr.tokens_out = c->n_out;
         lr.price_micro = p->price;
@@ -1904,7 +1904,7 @@ node_net_open(const node_net_opts *o, node_net **out)
     }
     const char *models[1];
     if (o->worker) {
-        snprintf(n->model_id, sizeof n->model_id, "%s", node_worker_model_id(o->worker));
+        aria_snprintf(n->model_id, sizeof n->model_id, "%s", node_worker_model_id(o->worker));
         model_hash(n->model_id, n->model_hash);
         models[0] = n->model_id;
         sched_prov_config pc;
@@ -1983,7 +1983,7 @@ node_net_shutdown(node_net *n)
             node_stream_result res;
             memset(&res, 0, sizeof res);
             res.error = ARIA_ECANCELED;
-            snprintf(res.error_msg, sizeof res.error_msg, "the node is shutting down");
+            aria_snprintf(res.error_msg, sizeof res.error_msg, "the node is shutting down");
             node_stream_finish(c->s, &res);
         }
         if (c->kind == CMD_INFO) { /* its caller waits: wake it */
@@ -2041,7 +2041,7 @@ node_net_submit(node_net *n, const node_completion_req *req, node_stream *s)
         cmd_free(c);
         return rc;
     }
-    snprintf(c->model, sizeof c->model, "%s", req->model ? req->model : "");
+    aria_snprintf(c->model, sizeof c->model, "%s", req->model ? req->model : "");
     if (req->model && strlen(req->model) >= WIRE_STR_MAX) {
         cmd_free(c);
         return aria_errf(ARIA_EINVAL, "'model' is longer than %d bytes", WIRE_STR_MAX - 1);
