@@ -112,8 +112,9 @@ typedef struct pjob {
     uint32_t want_chunk;  /* the chunk the worker is producing next */
     uint64_t pending_req; /* pull waiting for its chunk (0 = none) */
     uint32_t pending_idx;
-    uint64_t paid;   /* micro-credits validated for this job */
-    uint32_t tokens; /* delivered */
+    uint64_t paid;       /* micro-credits validated for this job */
+    uint64_t held_value; /* of which in entries the ledger held (gap in the payer's chain) */
+    uint32_t tokens;     /* delivered */
     /* encoded CHUNK bodies: the computed-not-sent one and the last sent */
     uint8_t *ready_body, *sent_body;
     size_t ready_len, sent_len;
@@ -641,7 +642,7 @@ req_end(node_net *n, rjob *j, const sched_end *e)
         node_stream_result res;
         memset(&res, 0, sizeof res);
         aria_snprintf(res.finish_reason, sizeof res.finish_reason, "%s",
-                 info.tokens >= j->max_tokens ? "length" : "stop");
+                      info.tokens >= j->max_tokens ? "length" : "stop");
         res.prompt_tokens = j->have_receipt
                                 ? (uint32_t)(j->final_receipt.tokens_in -
                                              (info.tokens - j->final_receipt.tokens_out))
@@ -935,7 +936,7 @@ start_job(node_net *n, cmd *c)
     if (!j) {
         res.error = ARIA_EFULL;
         aria_snprintf(res.error_msg, sizeof res.error_msg, "this node runs %d network jobs already",
-                 NET_MAX_RJOBS);
+                      NET_MAX_RJOBS);
         node_stream_finish(c->s, &res);
         return;
     }
@@ -962,11 +963,11 @@ start_job(node_net *n, cmd *c)
         res.error = np ? ARIA_ENOTFOUND : ARIA_EAGAIN;
         if (!np)
             aria_snprintf(res.error_msg, sizeof res.error_msg,
-                     "no peer is known yet: this node has no providers to ask");
+                          "no peer is known yet: this node has no providers to ask");
         else
             aria_snprintf(res.error_msg, sizeof res.error_msg,
-                     "no node on the network serves model '%s'%s%s", model,
-                     known[0] ? "; served: " : "", known);
+                          "no node on the network serves model '%s'%s%s", model,
+                          known[0] ? "; served: " : "", known);
         node_stream_finish(c->s, &res);
         return;
     }
@@ -978,15 +979,16 @@ start_job(node_net *n, cmd *c)
     pthread_mutex_unlock(n->o.lock);
     if (rc || ai.balance < n->reserved_total || ai.balance - n->reserved_total < worst) {
         res.error = ARIA_EFUNDS;
-        aria_snprintf(res.error_msg, sizeof res.error_msg,
-                 "too few credits: this job may cost up to %llu micro-credits (max_tokens %u x "
-                 "max price %llu) but %llu are free (balance %llu, reserved by running jobs "
-                 "%llu)",
-                 (unsigned long long)worst, c->max_tokens, (unsigned long long)c->max_price,
-                 (unsigned long long)(rc || ai.balance < n->reserved_total
-                                          ? 0
-                                          : ai.balance - n->reserved_total),
-                 (unsigned long long)ai.balance, (unsigned long long)n->reserved_total);
+        aria_snprintf(
+            res.error_msg, sizeof res.error_msg,
+            "too few credits: this job may cost up to %llu micro-credits (max_tokens %u x "
+            "max price %llu) but %llu are free (balance %llu, reserved by running jobs "
+            "%llu)",
+            (unsigned long long)worst, c->max_tokens, (unsigned long long)c->max_price,
+            (unsigned long long)(rc || ai.balance < n->reserved_total
+                                     ? 0
+                                     : ai.balance - n->reserved_total),
+            (unsigned long long)ai.balance, (unsigned long long)n->reserved_total);
         node_stream_finish(c->s, &res);
         return;
     }
@@ -1379,8 +1381,24 @@ take_payment(node_net *n, pjob *p, const wire_bytes *pay)
     pthread_mutex_lock(n->o.lock);
     rc = ledger_apply(n->o.led, pay->p, pay->n, &res);
     pthread_mutex_unlock(n->o.lock);
+    if (res.reason == LEDGER_FORK) {
+        STAT(n, forks_seen, 1);
+        publish_fork(n, pay->p, pay->n);
+    }
     if (res.reason != LEDGER_APPLIED && res.reason != LEDGER_DUPLICATE && res.reason != LEDGER_HELD)
         return rc ? rc : aria_errf(ARIA_EPROTO, "payment rejected by the ledger");
+    if (res.reason == LEDGER_HELD) {
+        /* held: signed, but its chain has a gap we have not seen yet. Count
+         * at most two chunks' worth of such credits per job, so a payer
+         * cannot pay with entries that will never apply beyond that. */
+        uint64_t cap = 2 * p->price * p->chunk_tokens;
+        if (p->held_value + e.amount > cap)
+            return aria_errf(ARIA_EAGAIN,
+                             "payment held (the payer's earlier entries are missing) and "
+                             "%llu micro-credits are held already",
+                             (unsigned long long)p->held_value);
+        p->held_value += e.amount;
+    }
     memcpy(n->paid_ids[n->paid_next], id, 32);
     n->paid_next = (n->paid_next + 1) % NET_PAID_RING;
     if (n->paid_n < NET_PAID_RING)
