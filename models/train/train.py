@@ -65,6 +65,9 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=20261124)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", help="start from this checkpoint's weights (a second phase)")
+    ap.add_argument("--anneal", action="store_true",
+                    help="no warm-up; lr decays linearly from --lr to --lr/10")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     torch.manual_seed(a.seed)
@@ -107,6 +110,10 @@ def main():
     cfg = Config(vocab=len(tokens), dim=a.dim, layers=a.layers, heads=a.heads,
                  kv_heads=a.kv_heads, ff=a.ff, ctx=a.seq)
     model = BitNet(cfg)
+    if a.init:
+        init = torch.load(a.init)
+        model.load_state_dict(init["model"])
+        print("weights from %s (step %d)" % (a.init, init["step"]), flush=True)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
@@ -115,6 +122,8 @@ def main():
     warm = max(1, a.steps // 20)
 
     def lr_at(s):
+        if a.anneal:
+            return a.lr * (1.0 - 0.9 * s / max(1, a.steps - 1))
         if s < warm:
             return a.lr * (s + 1) / warm
         p = (s - warm) / max(1, a.steps - warm)
