@@ -20,11 +20,22 @@ def main():
     ap = argparse.ArgumentParser()
     for k in ("run", "gguf", "check", "samples", "out"):
         ap.add_argument("--" + k, required=True)
+    ap.add_argument("--phase1", help="the run --run continued from (--init), with its step")
+    ap.add_argument("--phase1-step", type=int, default=0)
+    ap.add_argument("--phase1-steps", type=int, default=0, help="its planned schedule length")
     a = ap.parse_args()
     meta = json.load(open(os.path.join(a.run, "train_meta.json")))
     chk = json.load(open(a.check))
     smp = json.load(open(a.samples))
     rows = list(csv.DictReader(open(os.path.join(a.run, "loss.csv"))))
+    p1_rows, p1_secs = [], 0.0
+    if a.phase1:
+        p1_rows = [r for r in csv.DictReader(open(os.path.join(a.phase1, "loss.csv")))
+                   if int(r["step"]) <= a.phase1_step]
+        p1_secs = float(p1_rows[-1]["seconds"])
+        for r in rows:
+            r["step"] = str(int(r["step"]) + a.phase1_step + 1)
+        rows = p1_rows + rows
     ck = torch.load(os.path.join(a.run, "ckpt.pt"))
     cfg = ck["cfg"]
     n_params = sum(v.numel() for v in ck["model"].values())
@@ -53,20 +64,36 @@ def main():
     w("| | |\n|---|---|")
     w("| file | `models/%s` (%.2f MiB, GGUF v3) |" % (os.path.basename(a.gguf), size / 2**20))
     w("| architecture | `bitnet-b1.58`: %d layers, n_embd %d, n_ff %d, %d heads / %d KV heads, "
-      "ReLU² gated FFN, attention and FFN sub-norms, NEOX RoPE, context %d |" %
+      "ReLU² gated FFN, attention and FFN sub-norms, NEOX RoPE; trained on %d-token windows, the file declares a context of 512 (RoPE runs past the training window; the text gets worse there) |" %
       (cfg["layers"], cfg["dim"], cfg["ff"], cfg["heads"], cfg["kv_heads"], cfg["ctx"]))
     w("| parameters | %.2f M in all; %.2f M ternary (projections, TQ2_0), tied F16 embedding of "
       "%d × %d |" % (n_params / 1e6, n_tern / 1e6, cfg["vocab"], cfg["dim"]))
     w("| tokenizer | byte-level BPE, %d tokens (GPT-2 pre-tokenizer), learned by the script "
       "from the training text; stored in the GGUF |" % cfg["vocab"])
-    w("| training | QAT as in the BitNet b1.58 papers: absmean ternary weights and per-token "
-      "absmax int8 activations in the forward pass, straight-through estimator; AdamW "
-      "(lr %.0e, β 0.9/0.95, weight decay 0.05), warm-up then cosine decay; %d steps × %d "
-      "sequences × %d tokens; seed %d |" % (args["lr"], args["steps"], args["batch"],
-                                            args["seq"], args["seed"]))
-    w("| training time | %.0f min on this machine's 2 cores (Debian python3-torch %s, CPU), "
-      "sharing them with the rest of the session's work |" % (meta["seconds"] / 60,
-                                                               meta["torch"]))
+    if a.phase1:
+        w("| training | QAT as in the BitNet b1.58 papers: absmean ternary weights and per-token "
+          "absmax int8 activations in the forward pass, straight-through estimator; AdamW "
+          "(β 0.9/0.95, weight decay 0.05). Phase 1: %d steps of a %d-step schedule (lr 2e-3, "
+          "warm-up then cosine), stopped there because the shared machine had slowed it to "
+          "a crawl; phase 2 (`--init`, `--anneal`): %d steps with lr decaying linearly from "
+          "%.0e to %.0e. Batches of %d sequences × %d tokens (%.1f M tokens seen, about %.1f "
+          "epochs); seeds 20261124 and %d |" %
+          (a.phase1_step + 1, a.phase1_steps, args["steps"], args["lr"], args["lr"] / 10,
+           args["batch"], args["seq"],
+           (a.phase1_step + 1 + args["steps"]) * args["batch"] * args["seq"] / 1e6,
+           (a.phase1_step + 1 + args["steps"]) * args["batch"] * args["seq"] /
+           meta["train_tokens"], args["seed"]))
+    else:
+        w("| training | QAT as in the BitNet b1.58 papers: absmean ternary weights and "
+          "per-token absmax int8 activations in the forward pass, straight-through estimator; "
+          "AdamW (lr %.0e, β 0.9/0.95, weight decay 0.05), warm-up then cosine decay; %d "
+          "steps × %d sequences × %d tokens; seed %d |" % (args["lr"], args["steps"],
+                                                          args["batch"], args["seq"],
+                                                          args["seed"]))
+    w("| training time | %.0f min of wall time on this machine's 2 cores (Debian python3-torch "
+      "%s, CPU), shared with the rest of the session's builds, tests and benchmarks (about "
+      "3.6 s per step when the machine was quiet, 2 threads) |" %
+      ((meta["seconds"] + p1_secs) / 60, meta["torch"]))
     w("| data | World English Bible (`sword-text-web`, module engWEB2015eb, read with "
       "`diatheke`): **public domain**. %d training tokens (1,360 chapters); %d held-out "
       "tokens (28 chapters: every 50th) |" % (meta["train_tokens"], meta["val_tokens"]))
@@ -99,9 +126,17 @@ def main():
     w("")
     w("## Retrain\n")
     w("```sh\napt-get install python3-torch python3-numpy python3-regex sword-text-web diatheke")
-    w("/usr/bin/python3 models/train/train.py --out build/train --steps %d --seq %d --batch %d"
-      % (args["steps"], args["seq"], args["batch"]))
-    w("/usr/bin/python3 models/train/export_gguf.py --run build/train --out models/%s" %
+    if a.phase1:
+        w("/usr/bin/python3 models/train/train.py --out build/train1 --steps %d --seq %d "
+          "--batch %d   # stopped after step %d (ckpt.pt is written every 50 steps)" %
+          (a.phase1_steps, args["seq"], args["batch"], a.phase1_step))
+        w("/usr/bin/python3 models/train/train.py --out build/train --init build/train1/ckpt.pt "
+          "--anneal --steps %d --lr %g --seq %d --batch %d --threads 1 --seed %d" %
+          (args["steps"], args["lr"], args["seq"], args["batch"], args["seed"]))
+    else:
+        w("/usr/bin/python3 models/train/train.py --out build/train --steps %d --seq %d "
+          "--batch %d" % (args["steps"], args["seq"], args["batch"]))
+    w("/usr/bin/python3 models/train/export_gguf.py --run build/train --out models/%s --ctx 512" %
       os.path.basename(a.gguf))
     w("/usr/bin/python3 models/train/check_engine.py --run build/train --gguf models/%s "
       "--aria build/release/node/aria --json build/check.json" % os.path.basename(a.gguf))

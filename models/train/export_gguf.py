@@ -71,6 +71,9 @@ def main():
     ap.add_argument("--run", required=True, help="training output directory")
     ap.add_argument("--out", required=True)
     ap.add_argument("--name", default="aria-web-6m")
+    ap.add_argument("--ctx", type=int, default=0,
+                    help="context length to declare (default: the training window); RoPE "
+                         "extends past it, quality beyond the training window drops")
     a = ap.parse_args()
     ck = torch.load(os.path.join(a.run, "ckpt.pt"))
     cfg = Config(**{k: v for k, v in ck["cfg"].items() if k != "head_dim"})
@@ -88,7 +91,7 @@ def main():
         kv("general.license", V_STR, "Public Domain training text (World English Bible); "
                                       "weights: same terms as the ARIA repository"),
         kv(ARCH + ".block_count", V_U32, cfg.layers),
-        kv(ARCH + ".context_length", V_U32, cfg.ctx),
+        kv(ARCH + ".context_length", V_U32, a.ctx or cfg.ctx),
         kv(ARCH + ".embedding_length", V_U32, cfg.dim),
         kv(ARCH + ".feed_forward_length", V_U32, cfg.ff),
         kv(ARCH + ".attention.head_count", V_U32, cfg.heads),
