@@ -46,14 +46,16 @@ print("  served by %s for %d micro-credits (%d tokens, %s)" % (a["provider"], a[
       j["usage"]["completion_tokens"], c["finish_reason"]))'
 }
 
+# the default model is a 6 M-parameter base model: plain completions with a
+# repetition penalty read best (models/README.md)
 echo; echo "== paid job 1: POST /v1/completions through node 0 ($entry)"
 curl -s "http://$entry/v1/completions" -H 'Content-Type: application/json' \
-  -d '{"prompt": "In the beginning God created", "max_tokens": 40, "temperature": 0}' | show
-echo; echo "== paid job 2: POST /v1/chat/completions"
-curl -s "http://$entry/v1/chat/completions" -H 'Content-Type: application/json' \
-  -d '{"messages": [{"role": "user", "content": "Who made the heaven and the earth?"}], "max_tokens": 40, "temperature": 0.7, "seed": 7}' | show
+  -d '{"prompt": "In the beginning God created", "max_tokens": 40, "temperature": 0, "repetition_penalty": 1.3}' | show
+echo; echo "== paid job 2: POST /v1/completions, sampled"
+curl -s "http://$entry/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt": "And it came to pass, when", "max_tokens": 40, "temperature": 0.7, "top_p": 0.9, "seed": 7, "repetition_penalty": 1.2}' | show
 echo; echo "== paid job 3: aria infer (streamed as the provider produces it)"
-$aria infer "And the LORD spoke unto Moses, saying" -n 48 --temp 0
+$aria infer "And the LORD spoke unto Moses, saying" -n 48 --temp 0 --repeat-penalty 1.3
 
 sleep 2 # the providers receive their payments (they check every second)
 echo; echo "== balances (credits = 1,000,000 micro-credits; every node started with 1000)"

@@ -95,7 +95,7 @@ static const cli_verb verbs[] = {
      cmd_wallet},
     {"infer", "run a paid inference job through the local node, streamed",
      "usage: aria infer PROMPT [-n N] [--max-price P] [--model M] [--chat] [--temp T]\n"
-     "                  [--seed S] [--local] [--node HOST:PORT]\n"
+     "                  [--seed S] [--repeat-penalty R] [--local] [--node HOST:PORT]\n"
      "  Streams the completion of PROMPT from a provider on the network (a paid job;\n"
      "  --local: this node's own model, free), then prints tokens, provider and cost.\n"
      "  -n N           tokens to generate (default 64)\n"

@@ -3,7 +3,7 @@
  * and `aria node status` (the node's status through its API).
  *
  *   aria infer "PROMPT" [-n N] [--max-price P] [--model M] [--chat] [--temp T]
- *              [--seed S] [--local] [--node HOST:PORT]
+ *              [--seed S] [--repeat-penalty R] [--local] [--node HOST:PORT]
  *
  * The text is printed as the node streams it (server-sent events over
  * HTTP/1.0); then, on stderr, the tokens, provider, cost and job id. Errors
@@ -111,10 +111,11 @@ cmd_infer(int argc, char **argv)
                                          {"seed", required_argument, 0, 's'},
                                          {"local", no_argument, 0, 'L'},
                                          {"node", required_argument, 0, 'N'},
+                                         {"repeat-penalty", required_argument, 0, 'R'},
                                          {0, 0, 0, 0}};
     uint64_t n = 64, max_price = 0, seed = 0;
     bool has_seed = false, chat = false, local = false;
-    double temp = 0.8;
+    double temp = 0.8, rep = 1.0;
     const char *model = NULL, *node = NULL;
     optind = 1;
     opterr = 0;
@@ -138,6 +139,14 @@ cmd_infer(int argc, char **argv)
             has_seed = true;
             break;
         case 'L': local = true; break;
+        case 'R': {
+            char *end;
+            rep = strtod(optarg, &end);
+            if (*end || rep < 0.01 || rep > 10)
+                rc = aria_errf(ARIA_EINVAL, "--repeat-penalty must be in 0.01..10, not '%s'",
+                               optarg);
+            break;
+        }
         case 'N': node = optarg; break;
         default: return cli_usage_error(v, "unknown option or missing value");
         }
@@ -158,6 +167,8 @@ cmd_infer(int argc, char **argv)
         json_object_set_new(body, "model", json_string(model));
     if (has_seed)
         json_object_set_new(body, "seed", json_integer((json_int_t)seed));
+    if (rep != 1.0)
+        json_object_set_new(body, "repetition_penalty", json_real(rep));
     if (max_price || local)
         json_object_set_new(
             body, "aria",
@@ -188,6 +199,7 @@ cmd_infer(int argc, char **argv)
         rc = aria_errf(ARIA_EPROTO, "the node's stream ended without a final event");
     if (x.text_bytes)
         fputc('\n', stdout);
+    fflush(stdout); /* the summary goes to stderr after the text */
     if (!rc) {
         json_t *u = json_object_get(x.last, "usage"), *a = json_object_get(x.last, "aria");
         fprintf(stderr, "-- %lld tokens (%s) from %s, cost %lld micro-credits%s%s\n",
