@@ -45,6 +45,9 @@
 #define NET_CANCEL_IDX     0xFFFFFFFFu
 #define NET_PEERS_SAVE_MS  30000
 #define NET_PEERS_FILE_MAX 64
+/* Losing bidders told at once (the others' reservations lapse): each cancel
+ * is a request on its own connection, and wire caches 32 of them. */
+#define NET_RELEASE_MAX 3
 
 /* ---- queued work from other threads ---- */
 typedef enum { CMD_SUBMIT = 1, CMD_PUBLISH, CMD_INFO } cmd_kind;
@@ -598,7 +601,9 @@ req_pull(node_net *n, rjob *j, const sched_pull *pl, uint32_t idx, tag_kind kind
     m.u.chunk_req.index = idx;
     m.u.chunk_req.payment.p = pay.data;
     m.u.chunk_req.payment.n = pay.len;
-    uint64_t timeout = kind == TAG_PULL ? (uint64_t)n->cfg.chunk_timeout_ms : 5000;
+    uint64_t timeout = kind == TAG_PULL     ? (uint64_t)n->cfg.chunk_timeout_ms
+                       : kind == TAG_CANCEL ? 1000
+                                            : 5000;
     if (addr)
         rc = request(n, addr, pl->provider, WIRE_T_CHUNK_REQUEST, &m, timeout, kind, j->job_id,
                      pl->provider, idx);
@@ -912,8 +917,14 @@ on_award_reply(node_net *n, const tag *t, const wire_event *ev)
         /* tell the other bidders they lost, so their reserved slots free
          * at once (they may still take a re-award later) */
         j->released_losers = true;
-        for (int i = 0; i < j->n_bidders; i++)
+        int sent = 0, busy = 0;
+        for (size_t i = 0; i < NET_MAX_TAGS; i++)
+            busy += n->tags[i].used;
+        if (busy > 16) /* the connections are needed for awards and pulls */
+            sent = NET_RELEASE_MAX;
+        for (int i = 0; i < j->n_bidders && sent < NET_RELEASE_MAX; i++)
             if (memcmp(j->bidders[i].id, t->provider, 32)) {
+                sent++;
                 sched_pull pl;
                 memset(&pl, 0, sizeof pl);
                 memcpy(pl.provider, j->bidders[i].id, 32);
@@ -1935,6 +1946,10 @@ node_net_open(const node_net_opts *o, node_net **out)
          * lets the others lapse, so bid for up to 4x capacity at once (an
          * award beyond capacity is refused and the requester moves on) */
         pc.overbook_pct = 400;
+        /* a reservation lasts the offer's bid window + this: short, since most
+         * bids lose and a late award is still accepted while a slot is free
+         * (with 2 s, 50 providers all bidding ran out of slots at 5 jobs/s) */
+        pc.bid_grace_ms = 500;
         pc.tokens_per_s = 20;
         pc.n_models = 1;
         memcpy(pc.models[0], n->model_hash, 32);

@@ -84,11 +84,25 @@ def main():
             except OSError:
                 pass
         body = {"prompt": "the scale of it", "max_tokens": 16, "temperature": 0}
-        for _ in range(3):  # warm up both paths
-            ttft(prov, dict(body, aria={"local": True}))
-            ttft(entry, body)
+        # warm up both paths; a fresh network needs a few seconds until every
+        # provider holds the entry node's peer record (to seal output to it)
+        t_w = time.time()
+        ok = 0
+        while ok < 3 and time.time() - t_w < 60:
+            try:
+                ttft(prov, dict(body, aria={"local": True}))
+                ttft(entry, body)
+                ok += 1
+            except Exception:  # noqa: BLE001
+                time.sleep(1)
+        warm_s = time.time() - t_w
         local = [ttft(prov, dict(body, aria={"local": True}))[0] for _ in range(30)]
-        net = [ttft(entry, body)[0] for _ in range(30)]
+        net, net_fail = [], 0
+        for _ in range(30):
+            try:
+                net.append(ttft(entry, body)[0])
+            except Exception:  # noqa: BLE001
+                net_fail += 1
         base = statistics.median(local)
         over = [x - base for x in net]
         # throughput
@@ -120,9 +134,10 @@ def main():
         print("testnet scale bench: %d nodes (1 entry + %d providers) up in %.1f s, "
               "total RSS %.0f MiB, entry sees %d peers" % (n, n - 1, up_s, rss / 1024.0,
                                                           st.get("peers", -1)))
+        print("  first paid job succeeded %.1f s after the network was up" % warm_s)
         print("  time to first token, 16-token job: local p50 %.1f ms; network p50 %.1f ms "
-              "p99 %.1f ms (bid window %d ms)" % (1e3 * base, 1e3 * pct(net, 50),
-                                                  1e3 * pct(net, 99), window))
+              "p99 %.1f ms (bid window %d ms; %d of 30 sequential network jobs failed)" %
+              (1e3 * base, 1e3 * pct(net, 50), 1e3 * pct(net, 99), window, net_fail))
         print("  network overhead (network TTFT - local median): p50 %.1f ms, p99 %.1f ms" %
               (1e3 * pct(over, 50), 1e3 * pct(over, 99)))
         print("  throughput: %d/%d paid jobs in %.1f s at concurrency %d = %.2f jobs/s "
