@@ -1227,9 +1227,10 @@ static int
 is_replay(ledger *l, MDB_txn *t, const uint8_t id[32], const uint8_t *bytes, size_t len,
           bool *replay)
 {
-    rec r;
-    int rc = rec_get(l, t, id, &r);
-    *replay = rc == 0 && r.len == len && memcmp(r.bytes, bytes, len) == 0;
+    MDB_val v;
+    int rc = get(t, l->entries, id, 32, &v);
+    *replay = rc == 0 && v.mv_size == REC_HDR + len &&
+              memcmp((const uint8_t *)v.mv_data + REC_HDR, bytes, len) == 0;
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
