@@ -7,9 +7,12 @@
  * touches the database), which bound the apply rate. One warm-up, then RUNS
  * runs of each phase; medians.
  *
- * usage: bench_ledger [ENTRIES [BATCH [RECEIPT_PCT [RUNS]]]]
+ * usage: bench_ledger [ENTRIES [BATCH [RECEIPT_PCT [RUNS [ACCOUNTS]]]]]
  *        (default 20000 entries, batch 256, 33% of sends carry a job receipt,
- *        which costs a second signature check, 5 runs)
+ *        which costs a second signature check, 5 runs, 16 accounts; at most
+ *        64 accounts)
+ * After the last apply run the whole history is applied again to the full
+ * ledger: every entry is a replay (what gossip delivers most of the time).
  * Rates are given per second of wall time and per second of this thread's
  * CPU time (the fair "one core" figure on a shared, loaded machine).
  * The ledger lives in $TMPDIR (default /tmp: a real disk, so fsync counts).
@@ -72,11 +75,14 @@ main(int argc, char **argv)
         return fprintf(stderr, "%s\n", aria_err_msg()), 2;
     if (argc > 4 && (aria_parse_u64(argv[4], MAX_RUNS, "RUNS", &nruns) != 0 || nruns == 0))
         return fprintf(stderr, "bad RUNS (1..%d)\n", MAX_RUNS), 2;
+    uint64_t naccts = 16;
+    if (argc > 5 && (aria_parse_u64(argv[5], TL_MAX_ACCTS, "ACCOUNTS", &naccts) != 0 || naccts < 2))
+        return fprintf(stderr, "bad ACCOUNTS (2..%d)\n", TL_MAX_ACCTS), 2;
     const int runs = (int)nruns;
     bool apply_only = getenv("BENCH_LEDGER_APPLY_ONLY") != NULL;
     tl_receipt_pct = (unsigned)rpct;
     tl_world w;
-    tl_world_init(&w, 16, 16, 1000000000);
+    tl_world_init(&w, (size_t)naccts, (size_t)naccts, 1000000000);
     /* A valid history: genesis claims, transfers, job payments with
      * receipts (one in three sends), receives. No forks. */
     tl_rng r = {42};
@@ -93,9 +99,10 @@ main(int argc, char **argv)
         bytes += h.e[i].n;
     }
     printf("bench_ledger: %zu entries (%zu with job receipts: %.3f signature checks per entry; "
-           "%.0f bytes on average), batch %llu, %d runs, signed in %.2f s\n",
+           "%.0f bytes on average), %llu accounts, batch %llu, %d runs, signed in %.2f s\n",
            h.n, receipts, 1.0 + (double)receipts / (double)h.n, (double)bytes / (double)h.n,
-           (unsigned long long)batch, runs, (double)(aria_mono_ns() - t0) / 1e9);
+           (unsigned long long)naccts, (unsigned long long)batch, runs,
+           (double)(aria_mono_ns() - t0) / 1e9);
 
     /* Phase 1: decode only (canonical check and entry id included).
      * Phase 2: decode + signatures (ledger_entry_check). */
@@ -166,6 +173,27 @@ main(int argc, char **argv)
             printf("  database: %llu entries, %llu accounts, %.1f MiB used\n",
                    (unsigned long long)st.entries, (unsigned long long)st.accounts,
                    (double)st.used_bytes / 1048576.0);
+        if (run == runs - 1) { /* replays: the same bytes again */
+            size_t dup = 0;
+            double r0 = cpu_s();
+            for (size_t i = 0; i < h.n; i += batch) {
+                size_t n = h.n - i < batch ? h.n - i : batch;
+                for (size_t k = 0; k < n; k++) {
+                    p[k] = h.e[i + k].p;
+                    len[k] = h.e[i + k].n;
+                }
+                if (ledger_apply_batch(l, p, len, n, res) != 0)
+                    return fprintf(stderr, "replay: %s\n", aria_err_msg()), 1;
+                for (size_t k = 0; k < n; k++)
+                    dup += res[k].reason == LEDGER_DUPLICATE;
+            }
+            double rc = cpu_s() - r0;
+            if (dup != h.n)
+                return fprintf(stderr, "only %zu of %zu replays were duplicates\n", dup, h.n), 1;
+            printf("  replays (every entry again, batch %llu): %.0f entries per CPU-second "
+                   "(%.1f us each; one run)\n",
+                   (unsigned long long)batch, (double)h.n / rc, rc * 1e6 / (double)h.n);
+        }
         ledger_close(l);
         tl_rmdir(dir);
         aria_free(p);
