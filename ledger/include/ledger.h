@@ -231,6 +231,9 @@ typedef struct ledger_result {
 int ledger_apply(ledger *l, const uint8_t *bytes, size_t len, ledger_result *res) ARIA_MUST_CHECK;
 
 /* Apply n entries in one LMDB transaction. res[i] gets each entry's reason.
+ * An entry byte-identical to a stored one is DUPLICATE without a signature
+ * check (its signatures were checked when it was stored); the signatures of
+ * the others are checked before any entry of the batch is applied.
  * Returns 0 when the transaction committed (whatever the reasons), or
  * ARIA_EFULL (map full: raise it with ledger_set_map_size) / ARIA_EIO /
  * ARIA_ENOMEM, in which case nothing of the batch was applied. */
