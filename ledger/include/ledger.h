@@ -105,8 +105,15 @@ int ledger_entry_sign(ledger_entry *e, const wallet *w, aria_buf *out,
                       uint8_t id_out[32]) ARIA_MUST_CHECK;
 
 /* Check the entry's signature and, for a send with a receipt, the provider's
- * receipt signature. 0, or ARIA_ECRYPTO naming which one failed. */
+ * receipt signature. 0, or ARIA_ECRYPTO naming which one failed. (Encodes
+ * `e` again to get the signed bytes; ledger_entry_check avoids that.) */
 int ledger_entry_verify_sigs(const ledger_entry *e) ARIA_MUST_CHECK;
+
+/* ledger_entry_decode then the signature checks of ledger_entry_verify_sigs
+ * over the given bytes (no re-encoding): everything apply checks before it
+ * looks at the ledger state, except the network id. Errors as those two. */
+int ledger_entry_check(const uint8_t *bytes, size_t len, ledger_entry *out,
+                       uint8_t id_out[32]) ARIA_MUST_CHECK;
 
 /* The bytes a provider signs for a receipt (purpose "receipt"):
  * network(32) job_id(32) output_hash(32) tokens_in(u64le) tokens_out(u64le)
@@ -224,6 +231,9 @@ typedef struct ledger_result {
 int ledger_apply(ledger *l, const uint8_t *bytes, size_t len, ledger_result *res) ARIA_MUST_CHECK;
 
 /* Apply n entries in one LMDB transaction. res[i] gets each entry's reason.
+ * An entry byte-identical to a stored one is DUPLICATE without a signature
+ * check (its signatures were checked when it was stored); the signatures of
+ * the others are checked before any entry of the batch is applied.
  * Returns 0 when the transaction committed (whatever the reasons), or
  * ARIA_EFULL (map full: raise it with ledger_set_map_size) / ARIA_EIO /
  * ARIA_ENOMEM, in which case nothing of the batch was applied. */

@@ -253,6 +253,19 @@ from_message(const Aria__Ledger__Entry *m, ledger_entry *e)
 }
 
 int
+ledger__decode_stored(const uint8_t *bytes, size_t len, ledger_entry *out)
+{
+    if (len > LEDGER_ENTRY_MAX_BYTES || len < SIG_TRAILER_BYTES)
+        return ARIA_EPROTO;
+    Aria__Ledger__Entry *m = aria__ledger__entry__unpack(&pb_allocator, len, bytes);
+    if (!m)
+        return ARIA_EPROTO;
+    int rc = from_message(m, out);
+    aria__ledger__entry__free_unpacked(m, &pb_allocator);
+    return rc;
+}
+
+int
 ledger_entry_decode(const uint8_t *bytes, size_t len, ledger_entry *out, uint8_t id_out[32])
 {
     decode_why = LEDGER_OVERSIZE;
@@ -344,12 +357,86 @@ ledger_entry_verify_sigs(const ledger_entry *e)
     return rc;
 }
 
-/* Fast path used by apply: the signed bytes are the prefix of the entry bytes. */
+int
+ledger_entry_check(const uint8_t *bytes, size_t len, ledger_entry *out, uint8_t id_out[32])
+{
+    int rc = ledger_entry_decode(bytes, len, out, id_out);
+    if (rc == 0) {
+        ledger_reason why;
+        rc = ledger__verify_bytes(out, bytes, len, &why);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsed-key cache                                                     */
+/* ------------------------------------------------------------------ */
+
+/* Direct-mapped on the id's first bytes (ids are x coordinates: uniform).
+ * Only keys that parsed are stored; public data only. */
+#define PK_SLOTS 1024
+typedef struct pk_slot {
+    uint8_t id[WALLET_ID_BYTES];
+    bool used;
+    wallet_pubkey pk;
+} pk_slot;
+struct ledger_pk_cache {
+    pk_slot slot[PK_SLOTS];
+};
+
+ledger_pk_cache *
+ledger__pk_cache_new(void)
+{
+    return aria_calloc(1, sizeof(ledger_pk_cache));
+}
+
+void
+ledger__pk_cache_free(ledger_pk_cache *c)
+{
+    aria_free(c);
+}
+
+/* 0, or nonzero if `id` is not a valid key. */
+static int
+pk_get(ledger_pk_cache *c, const uint8_t id[WALLET_ID_BYTES], const wallet_pubkey **out)
+{
+    pk_slot *s = &c->slot[((size_t)id[0] | (size_t)id[1] << 8) % PK_SLOTS];
+    if (!s->used || memcmp(s->id, id, WALLET_ID_BYTES) != 0) {
+        wallet_pubkey pk;
+        if (wallet_pubkey_parse(id, &pk) != 0)
+            return ARIA_EINVAL;
+        memcpy(s->id, id, WALLET_ID_BYTES);
+        s->pk = pk;
+        s->used = true;
+    }
+    *out = &s->pk;
+    return 0;
+}
+
+static int
+verify_one(ledger_pk_cache *c, const uint8_t id[WALLET_ID_BYTES], const char *purpose,
+           const uint8_t *msg, size_t len, const uint8_t sig[WALLET_SIG_BYTES])
+{
+    if (!c)
+        return wallet_verify(id, purpose, msg, len, sig);
+    const wallet_pubkey *pk;
+    int rc = pk_get(c, id, &pk);
+    return rc ? rc : wallet_verify_parsed(pk, purpose, msg, len, sig);
+}
+
 int
 ledger__verify_bytes(const ledger_entry *e, const uint8_t *bytes, size_t len, ledger_reason *why)
 {
-    if (wallet_verify(e->account, LEDGER_SIG_PURPOSE_ENTRY, bytes, len - SIG_TRAILER_BYTES,
-                      e->signature)) {
+    return ledger__verify_bytes_cached(NULL, e, bytes, len, why);
+}
+
+/* Fast path used by apply: the signed bytes are the prefix of the entry bytes. */
+int
+ledger__verify_bytes_cached(ledger_pk_cache *c, const ledger_entry *e, const uint8_t *bytes,
+                            size_t len, ledger_reason *why)
+{
+    if (verify_one(c, e->account, LEDGER_SIG_PURPOSE_ENTRY, bytes, len - SIG_TRAILER_BYTES,
+                   e->signature)) {
         *why = LEDGER_BAD_SIGNATURE;
         return aria_errf(ARIA_ECRYPTO,
                          "entry: signature does not verify (account %02x%02x%02x%02x"
@@ -360,7 +447,7 @@ ledger__verify_bytes(const ledger_entry *e, const uint8_t *bytes, size_t len, le
     if (e->kind == LEDGER_KIND_SEND && e->has_receipt) {
         uint8_t msg[LEDGER_RECEIPT_SIGN_MAX];
         size_t n = ledger_receipt_sign_bytes(e->network, &e->receipt, msg);
-        if (wallet_verify(e->to, LEDGER_SIG_PURPOSE_RECEIPT, msg, n, e->receipt.provider_sig)) {
+        if (verify_one(c, e->to, LEDGER_SIG_PURPOSE_RECEIPT, msg, n, e->receipt.provider_sig)) {
             *why = LEDGER_BAD_RECEIPT;
             return aria_errf(ARIA_ECRYPTO, "entry: receipt signature does not verify for the "
                                            "provider (the send's recipient)");

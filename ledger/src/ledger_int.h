@@ -15,6 +15,19 @@
 int ledger__verify_bytes(const ledger_entry *e, const uint8_t *bytes, size_t len,
                          ledger_reason *why) ARIA_MUST_CHECK;
 
+/* The same with parsed public keys kept in `c` (NULL: wallet_verify's own
+ * small per-thread cache). The cache is owned by one ledger handle. */
+typedef struct ledger_pk_cache ledger_pk_cache;
+ledger_pk_cache *ledger__pk_cache_new(void);
+void ledger__pk_cache_free(ledger_pk_cache *c); /* NULL ok */
+int ledger__verify_bytes_cached(ledger_pk_cache *c, const ledger_entry *e, const uint8_t *bytes,
+                                size_t len, ledger_reason *why) ARIA_MUST_CHECK;
+
+/* Decode bytes the ledger stored itself (they passed ledger_entry_decode
+ * before being stored): the field checks without the canonical re-encoding
+ * and without the id. 0 or ARIA_EPROTO (a damaged database). */
+int ledger__decode_stored(const uint8_t *bytes, size_t len, ledger_entry *out) ARIA_MUST_CHECK;
+
 /* Reason for the last failed ledger_entry_decode on this thread. */
 ledger_reason ledger__last_decode_reason(void);
 

@@ -347,6 +347,43 @@ wallet_verify(const uint8_t id[WALLET_ID_BYTES], const char *purpose, const void
     return 0;
 }
 
+_Static_assert(sizeof(secp256k1_xonly_pubkey) == sizeof(((wallet_pubkey *)0)->opaque),
+               "wallet_pubkey size");
+
+int
+wallet_pubkey_parse(const uint8_t id[WALLET_ID_BYTES], wallet_pubkey *out)
+{
+    ARIA_ASSERT(id && out);
+    const secp256k1_context *ctx = wallet__ctx();
+    secp256k1_xonly_pubkey pk;
+    if (!ctx || !secp256k1_xonly_pubkey_parse(ctx, &pk, id)) {
+        memset(out, 0, sizeof *out);
+        return aria_errf(ARIA_EINVAL, "wallet: account id is not a valid x-only secp256k1 key");
+    }
+    memcpy(out->opaque, &pk, sizeof pk);
+    return 0;
+}
+
+int
+wallet_verify_parsed(const wallet_pubkey *pk, const char *purpose, const void *msg, size_t len,
+                     const uint8_t sig[WALLET_SIG_BYTES])
+{
+    ARIA_ASSERT(pk && sig);
+    const secp256k1_context *ctx = wallet__ctx();
+    uint8_t h[32];
+    tagged_hash(purpose, msg, len, h);
+    /* A failed parse leaves zeros, which libsecp256k1 treats as an illegal
+     * argument (abort): refuse it here as a bad signature. */
+    uint8_t any = 0;
+    for (size_t i = 0; i < sizeof pk->opaque; i++)
+        any |= pk->opaque[i];
+    secp256k1_xonly_pubkey xpk;
+    memcpy(&xpk, pk->opaque, sizeof xpk);
+    if (!ctx || !any || !secp256k1_schnorrsig_verify(ctx, sig, h, 32, &xpk))
+        return aria_errf(ARIA_ECRYPTO, "wallet: bad signature (purpose %s)", purpose);
+    return 0;
+}
+
 int
 wallet_bip340_verify(const uint8_t pubkey[32], const uint8_t *msg, size_t msg_len,
                      const uint8_t sig[WALLET_SIG_BYTES])

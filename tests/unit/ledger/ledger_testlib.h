@@ -8,7 +8,7 @@
 #define ARIA_LEDGER_TESTLIB_H
 #include "ledger.h"
 
-#define TL_MAX_ACCTS 16
+#define TL_MAX_ACCTS 64
 
 typedef struct tl_rng {
     uint64_t s;

@@ -157,3 +157,78 @@ Test(ledger_codec, signature_and_receipt_signature_are_checked)
     cr_assert_eq(ledger_entry_verify_sigs(&e), ARIA_ECRYPTO);
     aria_free(b.p);
 }
+
+/* The ledger's parsed-key cache: verdicts equal the uncached path for keys
+ * that share a cache slot (evicting each other), an account id that is not
+ * a key, and signatures by the wrong key after the right one is cached. */
+Test(ledger_codec, parsed_key_cache_gives_the_uncached_verdicts)
+{
+    /* Find two wallets whose ids map to one slot of the 1,024-slot cache. */
+    enum { MAXW = 200 };
+    wallet *ws[MAXW];
+    uint8_t ids[MAXW][32];
+    int a = -1, b = -1, nw = 0;
+    for (; nw < MAXW && a < 0; nw++) {
+        uint8_t seed[32];
+        memset(seed, 0, sizeof seed);
+        seed[0] = (uint8_t)nw;
+        seed[1] = 0x5a;
+        cr_assert_eq(wallet_from_seed(seed, &ws[nw]), 0);
+        wallet_account_id(ws[nw], ids[nw]);
+        for (int j = 0; j < nw; j++)
+            if (((ids[j][0] | ids[j][1] << 8) % 1024) == ((ids[nw][0] | ids[nw][1] << 8) % 1024)) {
+                a = j;
+                b = nw;
+            }
+    }
+    cr_assert(a >= 0, "no slot collision among %d wallets", nw);
+    ledger_pk_cache *c = ledger__pk_cache_new();
+    cr_assert_not_null(c);
+    ledger_entry e[2];
+    uint8_t buf[2][LEDGER_ENTRY_MAX_BYTES];
+    size_t len[2];
+    int who[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        memset(&e[k], 0, sizeof e[k]);
+        e[k].kind = LEDGER_KIND_GENESIS;
+        e[k].amount = 100 + (uint64_t)k;
+        memcpy(e[k].network, w.g->network_id, 32);
+        aria_buf ob;
+        aria_buf_init(&ob, 0);
+        cr_assert_eq(ledger_entry_sign(&e[k], ws[who[k]], &ob, NULL), 0);
+        memcpy(buf[k], ob.data, ob.len);
+        len[k] = ob.len;
+        aria_buf_fini(&ob);
+    }
+    ledger_reason why;
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < 2; k++) {
+            cr_assert_eq(ledger__verify_bytes_cached(c, &e[k], buf[k], len[k], &why), 0);
+            /* claim the other (cached or evicted) account signed it */
+            ledger_entry f = e[k];
+            memcpy(f.account, ids[who[1 - k]], 32);
+            cr_assert_eq(ledger__verify_bytes_cached(c, &f, buf[k], len[k], &why), ARIA_ECRYPTO);
+            cr_assert_eq(why, LEDGER_BAD_SIGNATURE);
+            cr_assert_eq(ledger__verify_bytes(&f, buf[k], len[k], &why), ARIA_ECRYPTO);
+        }
+    /* an account id that is not an x-only key */
+    ledger_entry g = e[0];
+    memset(g.account, 0xff, 32);
+    cr_assert_eq(ledger__verify_bytes_cached(c, &g, buf[0], len[0], &why), ARIA_ECRYPTO);
+    cr_assert_eq(why, LEDGER_BAD_SIGNATURE);
+    cr_assert_eq(ledger__verify_bytes_cached(c, &e[0], buf[0], len[0], &why), 0);
+    /* a receipt signed by someone other than the recipient, cached path */
+    uint8_t prev[32];
+    memset(prev, 3, 32);
+    tl_bytes s = tl_send(&w, 0, 1, prev, 1, 5, true, 9);
+    ledger_entry se;
+    cr_assert_eq(ledger_entry_decode(s.p, s.n, &se, NULL), 0);
+    cr_assert_eq(ledger__verify_bytes_cached(c, &se, s.p, s.n, &why), 0);
+    se.receipt.provider_sig[3] ^= 4;
+    cr_assert_eq(ledger__verify_bytes_cached(c, &se, s.p, s.n, &why), ARIA_ECRYPTO);
+    cr_assert_eq(why, LEDGER_BAD_RECEIPT);
+    aria_free(s.p);
+    ledger__pk_cache_free(c);
+    for (int i = 0; i < nw; i++)
+        wallet_free(ws[i]);
+}

@@ -121,6 +121,48 @@ Test(wallet, sign_verify_roundtrip_and_rejections)
     wallet_free(o);
 }
 
+/* The pre-parsed key API gives exactly wallet_verify's verdicts, and a failed
+ * parse leaves a key that verifies nothing (no abort inside libsecp256k1). */
+Test(wallet, verify_parsed_matches_verify)
+{
+    uint8_t seed[32], id[32], other[32], sig[64], sig2[64];
+    seed_fill(seed, 5);
+    wallet *w, *o;
+    cr_assert_eq(wallet_from_seed(seed, &w), 0);
+    seed_fill(seed, 6);
+    cr_assert_eq(wallet_from_seed(seed, &o), 0);
+    wallet_account_id(w, id);
+    wallet_account_id(o, other);
+    wallet_pubkey pk, opk;
+    cr_assert_eq(wallet_pubkey_parse(id, &pk), 0);
+    cr_assert_eq(wallet_pubkey_parse(other, &opk), 0);
+    const char msg[] = "receipt for job 7";
+    cr_assert_eq(wallet_sign(w, "receipt", msg, sizeof msg, sig), 0);
+    cr_assert_eq(wallet_verify_parsed(&pk, "receipt", msg, sizeof msg, sig), 0);
+    cr_assert_eq(wallet_verify_parsed(&pk, "entry", msg, sizeof msg, sig), ARIA_ECRYPTO);
+    cr_assert_eq(wallet_verify_parsed(&opk, "receipt", msg, sizeof msg, sig), ARIA_ECRYPTO);
+    cr_assert_eq(wallet_verify_parsed(&pk, "receipt", msg, sizeof msg - 1, sig), ARIA_ECRYPTO);
+    for (int bit = 0; bit < 512; bit += 29) {
+        memcpy(sig2, sig, 64);
+        sig2[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        int a = wallet_verify_parsed(&pk, "receipt", msg, sizeof msg, sig2);
+        cr_assert_eq(a, ARIA_ECRYPTO);
+        cr_assert_eq(a, wallet_verify(id, "receipt", msg, sizeof msg, sig2));
+    }
+    /* a copy of the parsed value works (plain data) */
+    wallet_pubkey copy;
+    memcpy(&copy, &pk, sizeof copy);
+    cr_assert_eq(wallet_verify_parsed(&copy, "receipt", msg, sizeof msg, sig), 0);
+    /* an id that is not a key: EINVAL, and the zeroed result verifies nothing */
+    uint8_t bad[32];
+    memset(bad, 0xff, 32);
+    wallet_pubkey bpk;
+    cr_assert_eq(wallet_pubkey_parse(bad, &bpk), ARIA_EINVAL);
+    cr_assert_eq(wallet_verify_parsed(&bpk, "receipt", msg, sizeof msg, sig), ARIA_ECRYPTO);
+    wallet_free(w);
+    wallet_free(o);
+}
+
 /* The tagged hash equals BIP-340's definition with tag "aria/<purpose>/v1":
  * verifying the wallet signature as a plain BIP-340 signature over that
  * digest must succeed. */
