@@ -103,6 +103,15 @@ eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n
             kern_tmat_matmul(c->pool, &w->t, &c->acts, y, ys);
         return;
     }
+    if (w->kind == ENG_MAT_INT8) {
+        c->acts.n_tok = 1;
+        c->acts.cols = w->cols;
+        for (size_t t = 0; t < n; t++) {
+            kern_quant_acts(c->pool, x + t * xs, xs, &c->acts);
+            kern_i8mat_matvec(c->pool, &w->i8, &c->acts, y + t * ys);
+        }
+        return;
+    }
     ARIA_ASSERT(w->kind == ENG_MAT_FLOAT);
     for (size_t t = 0; t < n; t++) {
         float *yt = y + t * ys;
@@ -111,6 +120,33 @@ eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n
             for (size_t r = 0; r < w->rows; r++)
                 yt[r] *= w->post_scale;
     }
+}
+
+/* Several projections of the same input x (q/k/v, gate/up): when all are
+ * ternary, the input is quantized once and every matrix runs in one pool run
+ * (kern_tmat_matmul_n: the matvec kernel for one token, the batched matmul
+ * for a prompt chunk). Same kernels per output row as eng_mat_apply, so the
+ * results are identical. */
+static void
+eng_mat_apply_n(kern_ctx *c, const eng_mat *const *w, size_t n_mats, const float *x, size_t xs,
+                size_t n, float *const *y, const size_t *ys)
+{
+    bool fused = n_mats <= 8;
+    for (size_t i = 0; i < n_mats && fused; i++)
+        fused =
+            w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols && (n == 1 || ys[i] == ys[0]);
+    if (!fused) {
+        for (size_t i = 0; i < n_mats; i++)
+            eng_mat_apply(c, w[i], x, xs, n, y[i], ys[i]);
+        return;
+    }
+    const kern_tmat *tm[8];
+    for (size_t i = 0; i < n_mats; i++)
+        tm[i] = &w[i]->t;
+    c->acts.n_tok = n;
+    c->acts.cols = w[0]->cols;
+    kern_quant_acts(c->pool, x, xs, &c->acts);
+    kern_tmat_matmul_n(c->pool, tm, n_mats, &c->acts, y, ys[0]);
 }
 
 /* Rotate one head vector in place at position p. */
@@ -230,9 +266,17 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         const eng_layer *y = &m->layers[l];
         for (size_t t = 0; t < n; t++)
             rmsnorm(c->x + t * E, y->attn_norm, E, eps, c->xn + t * W);
-        eng_mat_apply(c, &y->wq, c->xn, W, n, c->q, nq);
-        eng_mat_apply(c, &y->wk, c->xn, W, n, c->k, nkv);
-        eng_mat_apply(c, &y->wv, c->xn, W, n, c->v, nkv);
+        {
+            const eng_mat *ws[3] = {&y->wq, &y->wk, &y->wv};
+            float *ys[3] = {c->q, c->k, c->v};
+            size_t st[3] = {nq, nkv, nkv};
+            if (nq == nkv || n == 1) {
+                eng_mat_apply_n(c, ws, 3, c->xn, W, n, ys, st);
+            } else { /* GQA prefill: q rows are longer; k and v share one run */
+                eng_mat_apply(c, &y->wq, c->xn, W, n, c->q, nq);
+                eng_mat_apply_n(c, ws + 1, 2, c->xn, W, n, ys + 1, st + 1);
+            }
+        }
         for (size_t t = 0; t < n; t++) {
             uint32_t p = p0 + (uint32_t)t;
             for (size_t h = 0; h < I->n_head; h++)
@@ -272,8 +316,12 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
 
         for (size_t t = 0; t < n; t++)
             rmsnorm(c->x + t * E, y->ffn_norm, E, eps, c->xn + t * W);
-        eng_mat_apply(c, &y->wgate, c->xn, W, n, c->gate, F);
-        eng_mat_apply(c, &y->wup, c->xn, W, n, c->up, F);
+        {
+            const eng_mat *ws[2] = {&y->wgate, &y->wup};
+            float *ys[2] = {c->gate, c->up};
+            size_t st[2] = {F, F};
+            eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
+        }
         bool relu2 = I->arch == KERN_ARCH_BITNET_B158;
         for (size_t i = 0; i < n * F; i++) {
             float g = relu2 ? kern_m_relu2(c->gate[i]) : kern_m_silu(c->gate[i]);

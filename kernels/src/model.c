@@ -264,11 +264,29 @@ done:
     return rc;
 }
 
+/* Bytes a matvec with w streams: packed weights and row scales, or the float
+ * rows in the mapping. */
+static uint64_t
+mat_stream_bytes(const eng_mat *w)
+{
+    switch (w->kind) {
+    case ENG_MAT_TERNARY: return kern_tmat_bytes(&w->t) + (uint64_t)w->rows * sizeof(float);
+    case ENG_MAT_FLOAT: return (uint64_t)w->f.rows * w->f.row_bytes;
+    case ENG_MAT_INT8:
+        return kern_i8mat_bytes(&w->i8) + (uint64_t)w->rows * sizeof(float) +
+               (uint64_t)w->i8.rows_p * sizeof(int32_t);
+    case ENG_MAT_NONE: break;
+    }
+    return 0;
+}
+
 static void
 mat_fini(eng_mat *w)
 {
     if (w->kind == ENG_MAT_TERNARY)
         kern_tmat_fini(&w->t);
+    if (w->kind == ENG_MAT_INT8)
+        kern_i8mat_fini(&w->i8);
     w->kind = ENG_MAT_NONE;
 }
 
@@ -467,10 +485,30 @@ load_tensors(loader *L)
     if ((rc = mat_init(&hl, &m->head, to, 1.0f)) < 0)
         return rc;
     m->info.resident_bytes = hl.m->info.resident_bytes;
+    if (L->opts->int8_head && m->head.kind == ENG_MAT_FLOAT) {
+        /* The int8 copy replaces the float head (the mapping stays for the
+         * embedding lookups). */
+        kern_i8mat q;
+        if ((rc = kern_i8mat_from_fmat(&q, &m->head.f)) < 0)
+            return rc;
+        m->head.kind = ENG_MAT_INT8;
+        m->head.i8 = q;
+        m->info.resident_bytes +=
+            kern_i8mat_bytes(&q) + q.rows * sizeof(float) + q.rows_p * sizeof(int32_t);
+    }
     if (!is_float_type(te->type) && te->type != KERN_WT_TQ1_0 && te->type != KERN_WT_TQ2_0)
         return aria_errf(ARIA_EUNSUPPORTED, "model %s: token embedding type %s not supported",
                          L->path, kern_wtype_name(te->type));
 
+    uint64_t db = mat_stream_bytes(&m->head) + L->norm_cap * sizeof(float) +
+                  kern_wtype_row_bytes(te->type, E);
+    for (uint32_t l = 0; l < I->n_layer; l++) {
+        const eng_layer *y = &m->layers[l];
+        db += mat_stream_bytes(&y->wq) + mat_stream_bytes(&y->wk) + mat_stream_bytes(&y->wv) +
+              mat_stream_bytes(&y->wo) + mat_stream_bytes(&y->wgate) + mat_stream_bytes(&y->wup) +
+              mat_stream_bytes(&y->wdown);
+    }
+    I->decode_bytes = db;
     uint64_t np = 0;
     for (size_t i = 0; i < kern_gguf_n_tensors(L->g); i++)
         np += kern_gguf_tensor_at(L->g, i)->n_elems;

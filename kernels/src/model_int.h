@@ -41,6 +41,7 @@ typedef enum eng_mat_kind {
     ENG_MAT_NONE = 0,
     ENG_MAT_TERNARY = 1, /* kern_tmat, int8 activations */
     ENG_MAT_FLOAT = 2,   /* kern_fmat in place in the mapping */
+    ENG_MAT_INT8 = 3,    /* kern_i8mat (int8 LM head), int8 activations */
 } eng_mat_kind;
 
 /* One projection: y[rows] = W[rows x cols] x[cols] (x post_scale). */
@@ -49,6 +50,7 @@ typedef struct eng_mat {
     uint32_t rows, cols;
     kern_tmat t;      /* TERNARY: owned; row scales include post_scale */
     kern_fmat f;      /* FLOAT: borrowed from the mapping */
+    kern_i8mat i8;    /* INT8: owned */
     float post_scale; /* FLOAT: 1 or the file's ".scale" tensor value */
     int src_type;     /* kern_wtype in the file */
 } eng_mat;
