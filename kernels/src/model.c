@@ -168,6 +168,45 @@ drop_pages(const void *p, uint64_t n)
         (void)madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
+/* TQ2_0 row straight from the packed bytes (blocks of 256: 64 bytes of 2-bit
+ * codes q, value (q - 1) * d, then the fp16 d), giving the same codes and
+ * scale as dequantizing to float and reading signs and |w|. Returns -1 (the
+ * caller then takes the generic path, which names the problem) for anything
+ * unusual: code 3, a non-finite d, or blocks with weights and different |d|. */
+static int
+tq2_row_codes(const uint8_t *src, uint64_t cols, int8_t *codes, float *scale)
+{
+    float s = 0.0f;
+    for (uint64_t blk = 0; blk < cols / KERN_QK_K; blk++) {
+        const uint8_t *b = src + blk * KERN_TQ2_0_BLOCK_BYTES;
+        float d = kern_fp16_to_fp32((uint16_t)(b[64] | b[65] << 8));
+        if (!(d == d) || d > 3.0e38f || d < -3.0e38f)
+            return -1;
+        int8_t sg = d > 0 ? 1 : (d < 0 ? -1 : 0);
+        int8_t *o = codes + blk * KERN_QK_K;
+        unsigned any = 0, three = 0;
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++) {
+                    int q = (b[32 * h + m] >> (2 * l)) & 3;
+                    three |= q == 3;
+                    any |= q != 1;
+                    o[128 * h + 32 * l + m] = (int8_t)(sg * (q - 1));
+                }
+        if (three)
+            return -1;
+        float a = d < 0 ? -d : d;
+        if (any && a != 0.0f) {
+            if (s == 0.0f)
+                s = a;
+            else if (a != s)
+                return -1;
+        }
+    }
+    *scale = s;
+    return 0;
+}
+
 /* Build the engine's matrix for a [cols, rows] GGUF tensor. */
 static int
 mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
@@ -232,8 +271,13 @@ mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
     }
     for (uint64_t r = 0; t->type != KERN_WT_I2_S && r < rows; r++) {
         const uint8_t *src = (const uint8_t *)t->data + r * row_bytes;
-        kern_dequant_row(t->type, src, row, (size_t)cols, i2s);
         float s = 0.0f;
+        if (t->type == KERN_WT_TQ2_0 && tq2_row_codes(src, cols, codes, &s) == 0) {
+            kern_tmat_set_row(&w->t, (size_t)r, codes, s * post_scale);
+            continue;
+        }
+        /* Generic path (and the odd TQ2_0 row, with its precise error). */
+        kern_dequant_row(t->type, src, row, (size_t)cols, i2s);
         for (uint64_t c = 0; c < cols; c++) {
             float a = row[c] < 0 ? -row[c] : row[c];
             if (a != 0.0f) {

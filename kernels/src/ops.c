@@ -211,20 +211,33 @@ void
 kern_tmat_set_row(kern_tmat *m, size_t r, const int8_t *t, float scale)
 {
     ARIA_ASSERT(r < m->rows);
-    for (size_t c = 0; c < m->cols; c++)
-        ARIA_ASSERT(t[c] >= -1 && t[c] <= 1);
-    /* Whole bytes at once (load time matters for 2B-weight models). */
+    /* Whole bytes at once, validity checked on the way (load time matters for
+     * 2B-weight models): byte b of chunk k packs columns 16k + 4j + b,
+     * j = 0..3, as codes t + 1. */
     uint8_t *base = m->data + (r / KERN_TROWS) * (m->cols_p * 4) + 4 * (r % KERN_TROWS);
-    for (size_t k = 0; k < m->cols_p / 16; k++)
+    size_t full = m->cols / 16;
+    unsigned bad = 0;
+    for (size_t k = 0; k < full; k++) {
+        const int8_t *tk = t + 16 * k;
+        for (size_t b = 0; b < 4; b++) {
+            unsigned c0 = (unsigned)(tk[b] + 1), c1 = (unsigned)(tk[4 + b] + 1),
+                     c2 = (unsigned)(tk[8 + b] + 1), c3 = (unsigned)(tk[12 + b] + 1);
+            bad |= (c0 > 2) | (c1 > 2) | (c2 > 2) | (c3 > 2);
+            base[64 * k + b] = (uint8_t)(c0 | c1 << 2 | c2 << 4 | c3 << 6);
+        }
+    }
+    for (size_t k = full; k < m->cols_p / 16; k++)
         for (size_t b = 0; b < 4; b++) {
             unsigned v = 0;
             for (unsigned j = 0; j < 4; j++) {
                 size_t c = 16 * k + 4 * j + b;
                 unsigned code = c < m->cols ? (unsigned)(t[c] + 1) : 1u;
+                bad |= code > 2;
                 v |= code << (2 * j);
             }
             base[64 * k + b] = (uint8_t)v;
         }
+    ARIA_ASSERT(!bad); /* every t[c] in {-1, 0, 1} */
     m->wscale[r] = scale;
 }
 
