@@ -29,6 +29,10 @@ void kern_m_sincos(double x, double *s, double *c);
 float kern_m_expf(float x);
 float kern_m_silu(float x);  /* x / (1 + e^-x), evaluated in double */
 float kern_m_relu2(float x); /* max(x, 0)^2 in float */
+/* g[i] = kern_m_silu(g[i]) * u[i] and x[i] = kern_m_expf(x[i]) for a row:
+ * the same bits as the scalar functions (AVX2 when the selected ISA allows). */
+void kern_m_silu_mul_row(float *g, const float *u, size_t n);
+void kern_m_expf_row(float *x, size_t n);
 
 /* Largest supported attention head size (stack buffers in forward.c). */
 #define KERN_MAX_HEAD_DIM 512
