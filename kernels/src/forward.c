@@ -296,9 +296,11 @@ typedef struct att_job {
     uint32_t p0; /* position of token 0 */
 } att_job;
 
-/* One (token, head) pair: scores over positions 0..p, softmax, ·V. */
+/* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
+ * F16 cache, kf/vf hold this head's K/V rows already converted to float
+ * (D apart), or are NULL to convert each row here; same values either way. */
 static void
-att_one(const att_job *j, size_t t, size_t h, float *sc)
+att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const float *vf)
 {
     kern_ctx *c = j->c;
     const kern_model_info *I = &c->m->info;
@@ -318,7 +320,9 @@ att_one(const att_job *j, size_t t, size_t h, float *sc)
     float mx = -INFINITY;
     for (uint32_t q = 0; q <= p; q++) {
         const float *k;
-        if (f16) {
+        if (kf) {
+            k = kf + (size_t)q * D;
+        } else if (f16) {
             const uint16_t *k16 = (const uint16_t *)c->kv_k + base + (size_t)q * nkv;
             h2f_row(k16, kr, D);
             k = kr;
@@ -349,7 +353,9 @@ att_one(const att_job *j, size_t t, size_t h, float *sc)
     for (uint32_t q = 0; q <= p; q++) {
         float pr = sc[q];
         const float *v;
-        if (f16) {
+        if (vf) {
+            v = vf + (size_t)q * D;
+        } else if (f16) {
             const uint16_t *v16 = (const uint16_t *)c->kv_v + base + (size_t)q * nkv;
             h2f_row(v16, kr, D);
             v = kr;
@@ -361,14 +367,33 @@ att_one(const att_job *j, size_t t, size_t h, float *sc)
     memcpy(o, acc, D * sizeof(float));
 }
 
+/* Task `task` takes heads task, task + n_tasks, ...; for a chunk of several
+ * tokens with an F16 cache it converts the head's K/V rows once into its
+ * float scratch (instead of once per token). */
 static void
 att_task(void *ctx, size_t task, size_t n_tasks)
 {
     const att_job *j = ctx;
-    size_t H = j->c->m->info.n_head, total = j->n * H;
-    float *sc = j->c->scores + task * j->c->o.n_ctx;
-    for (size_t i = task; i < total; i += n_tasks)
-        att_one(j, i / H, i % H, sc);
+    kern_ctx *c = j->c;
+    const kern_model_info *I = &c->m->info;
+    size_t H = I->n_head, D = I->head_dim, nkv = (size_t)I->n_head_kv * D;
+    size_t P = (size_t)j->p0 + j->n; /* cached positions after this chunk */
+    float *sc = c->scores + task * c->o.n_ctx;
+    bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
+    float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
+    float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
+    for (size_t h = task; h < H; h += n_tasks) {
+        if (conv) {
+            size_t kvh = h / (I->n_head / I->n_head_kv);
+            size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * D;
+            for (size_t q = 0; q < P; q++) {
+                h2f_row((const uint16_t *)c->kv_k + base + q * nkv, kf + q * D, D);
+                h2f_row((const uint16_t *)c->kv_v + base + q * nkv, vf + q * D, D);
+            }
+        }
+        for (size_t t = 0; t < j->n; t++)
+            att_one(j, t, h, sc, kf, vf);
+    }
 }
 
 static void
@@ -428,8 +453,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         }
         att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0};
         size_t n_tasks = c->n_att_slots;
-        if (n_tasks > n * I->n_head)
-            n_tasks = n * I->n_head;
+        if (n_tasks > I->n_head)
+            n_tasks = I->n_head;
         kern_pool_run(c->pool, att_task, &aj, n_tasks);
 
         const float *ain = c->att;

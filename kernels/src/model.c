@@ -762,12 +762,13 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
     c->out = aria_alloc_array(B * W, sizeof(float));
     c->n_att_slots = (size_t)o.n_threads;
     c->scores = aria_alloc_array(c->n_att_slots * o.n_ctx, sizeof(float));
+    c->kvf = aria_alloc_array(c->n_att_slots * 2 * (size_t)o.n_ctx * I->head_dim, sizeof(float));
     size_t stride = kern_act_padded(W);
     c->acts_q = aria_alloc_array(B, stride);
     c->acts_scale = aria_alloc_array(B, sizeof(float));
     c->acts_sum = aria_alloc_array(B, sizeof(int32_t));
     if (!c->kv_k || !c->kv_v || !c->rope_cos || !c->rope_sin || !c->x || !c->xn || !c->q || !c->k ||
-        !c->v || !c->att || !c->gate || !c->up || !c->out || !c->scores || !c->acts_q ||
+        !c->v || !c->att || !c->gate || !c->up || !c->out || !c->scores || !c->kvf || !c->acts_q ||
         !c->acts_scale || !c->acts_sum) {
         rc = aria_errf(ARIA_ENOMEM, "context: out of memory (n_ctx %u)", o.n_ctx);
         goto fail;
@@ -814,6 +815,7 @@ kern_ctx_free(kern_ctx *c)
     aria_free(c->up);
     aria_free(c->out);
     aria_free(c->scores);
+    aria_free(c->kvf);
     aria_free(c->acts_q);
     aria_free(c->acts_scale);
     aria_free(c->acts_sum);

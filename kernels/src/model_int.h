@@ -105,6 +105,7 @@ struct kern_ctx {
     float *up;     /* [B][n_ff] */
     float *out;    /* [B][max(n_embd, n_ff, n_q)] matmul output */
     float *scores; /* [n_att_slots][n_ctx] attention scratch, one per task */
+    float *kvf;    /* [n_att_slots][2][n_ctx][head_dim] K/V rows as float (prefill) */
     size_t n_att_slots;
     size_t width;   /* max(n_embd, n_ff, n_q) */
     kern_acts acts; /* [B] rows of int8 activations, stride >= width padded */
