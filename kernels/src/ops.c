@@ -375,13 +375,17 @@ kern_i8mat_bytes(const kern_i8mat *m)
 /* F16 row -> float with F16C: exact for every finite half (a row with a
  * non-finite value is redone by the reference path below). */
 __attribute__((target("avx,f16c"))) static void
-f16_row_f16c(const uint16_t *h, float *f, size_t n)
+f16_row_f16c(const uint8_t *h, float *f, size_t n)
 {
+    /* h may be unaligned (rows inside a GGUF mapping): byte loads only */
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-    for (; i < n; i++)
-        f[i] = ops_fp16_to_f32(h[i]);
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, h + 2 * i, sizeof v);
+        f[i] = ops_fp16_to_f32(v);
+    }
 }
 #endif
 
@@ -391,7 +395,7 @@ fmat_row_fast(const kern_fmat *f, size_t r, float *dst, bool f16c)
 {
 #if defined(__x86_64__)
     if (f16c && f->type == KERN_FT_F16) {
-        f16_row_f16c((const uint16_t *)((const uint8_t *)f->data + r * f->row_bytes), dst, f->cols);
+        f16_row_f16c((const uint8_t *)f->data + r * f->row_bytes, dst, f->cols);
         return;
     }
 #else
