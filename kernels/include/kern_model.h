@@ -61,6 +61,13 @@ typedef struct kern_model_opts {
      * int8 ternary path instead of the float path. Off by default: the float
      * path reproduces llama.cpp's results on float files. */
     bool ternarize_float;
+    /* Run a float LM head (F32/F16/BF16/Q8_0, tied or not) as an int8 copy
+     * made at load (per-row absmax scale, ops.h rules) with int8 activations:
+     * half the bytes of an F16 head per decoded token. Off by default: the
+     * float head is exact and reproduces llama.cpp's logits; the int8 head
+     * changes logits (slightly) and is still bit-identical across ISA paths
+     * and thread counts. */
+    bool int8_head;
 } kern_model_opts;
 
 /* Hyperparameters and facts about a loaded model. Strings are owned by the
@@ -89,6 +96,10 @@ typedef struct kern_model_info {
     uint64_t n_params;       /* number of weights */
     uint64_t file_bytes;     /* size of the GGUF file */
     uint64_t resident_bytes; /* heap the engine allocated for repacked weights */
+    /* Bytes of weights one decode step streams in the engine's layouts: every
+     * projection, the LM head as it runs (float or int8 copy), the norm
+     * vectors and one embedding row. KV-cache reads are not included. */
+    uint64_t decode_bytes;
 } kern_model_info;
 
 /* Open and map a GGUF file, validate the arch, hyperparameters and every

@@ -10,4 +10,5 @@
 #include "kern_gguf.h"  /* GGUF reader and writer (kern-gguf) */
 #include "kern_tok.h"   /* tokenizers, detokenizer, chat templates (kern-tok) */
 #include "kern_model.h" /* model loading, forward pass, sampling, generation (kern-engine) */
+#include "kern_perf.h"  /* kernel path name, memory bandwidth (aria bench) */
 #endif

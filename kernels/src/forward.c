@@ -23,8 +23,13 @@
  * probabilities are rounded to fp16 before ·V.
  */
 #include <math.h>
+#include <pthread.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <string.h>
 
+#include "kern_cpu.h"
 #include "kern_types.h"
 #include "model_int.h"
 
@@ -60,6 +65,98 @@ round_f16(float x)
     return h2f(kern_fp32_to_fp16(x));
 }
 
+/* h2f of every half, built once: attention converts 2 x head_dim halves per
+ * cached position, head and layer, and a 256 KiB table (L2-resident) is
+ * faster here than the bit-level h2f or a branchy rebias. Same values as
+ * h2f (built from it). */
+static float h2f_tab[65536];
+static pthread_once_t h2f_once = PTHREAD_ONCE_INIT;
+
+static void h2f_row_tab(const uint16_t *h, float *f, size_t n);
+static void (*h2f_row)(const uint16_t *h, float *f, size_t n) = h2f_row_tab;
+
+static void
+h2f_row_tab(const uint16_t *h, float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        f[i] = h2f_tab[h[i]];
+}
+
+#if defined(__x86_64__)
+/* F16C: vcvtph2ps is exact for every finite half and infinities (NaNs come
+ * out quiet, the one way it can differ from h2f: only a model that is
+ * already producing NaNs can tell). */
+__attribute__((target("avx,f16c"))) static void
+h2f_row_f16c(const uint16_t *h, float *f, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++)
+        f[i] = h2f_tab[h[i]];
+}
+#endif
+
+/* fp32 -> fp16 (round to nearest even) of a row, and in-place rounding of
+ * floats to fp16 values. kern_fp32_to_fp16 rounds exactly as IEEE does, so
+ * F16C's vcvtps2ph (nearest even, DAZ off) gives the same halves for every
+ * non-NaN input (checked over all 2^32 floats when this was written). */
+static void
+f2h_row_c(const float *f, uint16_t *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h[i] = kern_fp32_to_fp16(f[i]);
+}
+
+static void
+round_f16_row_c(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = h2f_tab[kern_fp32_to_fp16(x[i])];
+}
+
+static void (*f2h_row)(const float *f, uint16_t *h, size_t n) = f2h_row_c;
+static void (*round_f16_row)(float *x, size_t n) = round_f16_row_c;
+
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) static void
+f2h_row_f16c(const float *f, uint16_t *h, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        h[i] = kern_fp32_to_fp16(f[i]);
+}
+
+__attribute__((target("avx,f16c"))) static void
+round_f16_row_f16c(float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        x[i] = h2f_tab[kern_fp32_to_fp16(x[i])];
+}
+#endif
+
+static void
+h2f_tab_build(void)
+{
+    for (uint32_t i = 0; i < 65536; i++)
+        h2f_tab[i] = h2f((uint16_t)i);
+#if defined(__x86_64__)
+    /* ARIA_ISA=scalar keeps the plain C path, like the kernels */
+    if (kern_isa_selected() >= KERN_ISA_AVX2 && kern_cpu_get()->f16c) {
+        h2f_row = h2f_row_f16c;
+        f2h_row = f2h_row_f16c;
+        round_f16_row = round_f16_row_f16c;
+    }
+#endif
+}
+
 /* y = (x * (1/sqrt(mean(x²) + eps))) * w, as llama.cpp computes it. */
 static void
 rmsnorm(const float *x, const float *w, size_t n, float eps, float *y)
@@ -74,19 +171,47 @@ rmsnorm(const float *x, const float *w, size_t n, float eps, float *y)
 }
 
 /* Dot of n floats with 8 lane accumulators (lane i: indices = i mod 8, in
- * increasing order), then the fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)). */
+ * increasing order), then the fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)).
+ * With SSE2 (every x86-64) lanes 0-3 and 4-7 are two 4-wide registers: each
+ * lane does the same float multiply then add as the scalar loop, so the
+ * result is identical. */
 static inline float
 dot8(const float *a, const float *b, size_t n)
 {
     float acc[8] = {0};
     size_t i = 0;
+#if defined(__SSE2__)
+    __m128 lo = _mm_setzero_ps(), hi = _mm_setzero_ps();
+    for (; i + 8 <= n; i += 8) {
+        lo = _mm_add_ps(lo, _mm_mul_ps(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
+        hi = _mm_add_ps(hi, _mm_mul_ps(_mm_loadu_ps(a + i + 4), _mm_loadu_ps(b + i + 4)));
+    }
+    _mm_storeu_ps(acc, lo);
+    _mm_storeu_ps(acc + 4, hi);
+#else
     for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++)
             acc[l] += a[i + (size_t)l] * b[i + (size_t)l];
+#endif
     for (int l = 0; i < n; i++, l++)
         acc[l] += a[i] * b[i];
     float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
     return (s0 + s2) + (s1 + s3);
+}
+
+/* acc[d] += pr * v[d] for d < n (element-wise: SSE2 gives the same values). */
+static inline void
+axpy(float *acc, float pr, const float *v, size_t n)
+{
+    size_t d = 0;
+#if defined(__SSE2__)
+    __m128 p4 = _mm_set1_ps(pr);
+    for (; d + 4 <= n; d += 4)
+        _mm_storeu_ps(acc + d,
+                      _mm_add_ps(_mm_loadu_ps(acc + d), _mm_mul_ps(p4, _mm_loadu_ps(v + d))));
+#endif
+    for (; d < n; d++)
+        acc[d] += pr * v[d];
 }
 
 void
@@ -103,6 +228,15 @@ eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n
             kern_tmat_matmul(c->pool, &w->t, &c->acts, y, ys);
         return;
     }
+    if (w->kind == ENG_MAT_INT8) {
+        c->acts.n_tok = 1;
+        c->acts.cols = w->cols;
+        for (size_t t = 0; t < n; t++) {
+            kern_quant_acts(c->pool, x + t * xs, xs, &c->acts);
+            kern_i8mat_matvec(c->pool, &w->i8, &c->acts, y + t * ys);
+        }
+        return;
+    }
     ARIA_ASSERT(w->kind == ENG_MAT_FLOAT);
     for (size_t t = 0; t < n; t++) {
         float *yt = y + t * ys;
@@ -111,6 +245,33 @@ eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n
             for (size_t r = 0; r < w->rows; r++)
                 yt[r] *= w->post_scale;
     }
+}
+
+/* Several projections of the same input x (q/k/v, gate/up): when all are
+ * ternary, the input is quantized once and every matrix runs in one pool run
+ * (kern_tmat_matmul_n: the matvec kernel for one token, the batched matmul
+ * for a prompt chunk). Same kernels per output row as eng_mat_apply, so the
+ * results are identical. */
+static void
+eng_mat_apply_n(kern_ctx *c, const eng_mat *const *w, size_t n_mats, const float *x, size_t xs,
+                size_t n, float *const *y, const size_t *ys)
+{
+    bool fused = n_mats <= 8;
+    for (size_t i = 0; i < n_mats && fused; i++)
+        fused =
+            w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols && (n == 1 || ys[i] == ys[0]);
+    if (!fused) {
+        for (size_t i = 0; i < n_mats; i++)
+            eng_mat_apply(c, w[i], x, xs, n, y[i], ys[i]);
+        return;
+    }
+    const kern_tmat *tm[8];
+    for (size_t i = 0; i < n_mats; i++)
+        tm[i] = &w[i]->t;
+    c->acts.n_tok = n;
+    c->acts.cols = w[0]->cols;
+    kern_quant_acts(c->pool, x, xs, &c->acts);
+    kern_tmat_matmul_n(c->pool, tm, n_mats, &c->acts, y, ys[0]);
 }
 
 /* Rotate one head vector in place at position p. */
@@ -135,9 +296,11 @@ typedef struct att_job {
     uint32_t p0; /* position of token 0 */
 } att_job;
 
-/* One (token, head) pair: scores over positions 0..p, softmax, ·V. */
+/* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
+ * F16 cache, kf/vf hold this head's K/V rows already converted to float
+ * (D apart), or are NULL to convert each row here; same values either way. */
 static void
-att_one(const att_job *j, size_t t, size_t h, float *sc)
+att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const float *vf)
 {
     kern_ctx *c = j->c;
     const kern_model_info *I = &c->m->info;
@@ -149,17 +312,19 @@ att_one(const att_job *j, size_t t, size_t h, float *sc)
     float *o = c->att + t * nq + h * D;
     const float *qs = c->q + t * nq + h * D;
     ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM); /* checked at load */
-    for (size_t d = 0; d < D; d++)
-        qv[d] = f16 ? round_f16(qs[d]) : qs[d];
+    memcpy(qv, qs, D * sizeof(float));
+    if (f16)
+        round_f16_row(qv, D);
     float kq_scale = 1.0f / sqrtf((float)D);
     size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * D;
     float mx = -INFINITY;
     for (uint32_t q = 0; q <= p; q++) {
         const float *k;
-        if (f16) {
+        if (kf) {
+            k = kf + (size_t)q * D;
+        } else if (f16) {
             const uint16_t *k16 = (const uint16_t *)c->kv_k + base + (size_t)q * nkv;
-            for (size_t d = 0; d < D; d++)
-                kr[d] = h2f(k16[d]);
+            h2f_row(k16, kr, D);
             k = kr;
         } else {
             k = (const float *)c->kv_k + base + (size_t)q * nkv;
@@ -169,38 +334,66 @@ att_one(const att_job *j, size_t t, size_t h, float *sc)
         if (s > mx)
             mx = s;
     }
+    for (uint32_t q = 0; q <= p; q++)
+        sc[q] = sc[q] - mx;
+    kern_m_expf_row(sc, (size_t)p + 1);
     double sum = 0.0;
-    for (uint32_t q = 0; q <= p; q++) {
-        float e = kern_m_expf(sc[q] - mx);
-        sc[q] = e;
-        sum += (double)e;
-    }
+    for (uint32_t q = 0; q <= p; q++)
+        sum += (double)sc[q];
     float inv = (float)(1.0 / sum);
+    /* Accumulate in a local array (the compiler keeps it out of memory that
+     * might alias the cache), same order per element: positions 0 up. */
+    float acc[KERN_MAX_HEAD_DIM];
     for (size_t d = 0; d < D; d++)
-        o[d] = 0.0f;
+        acc[d] = 0.0f;
+    for (uint32_t q = 0; q <= p; q++)
+        sc[q] = sc[q] * inv;
+    if (f16)
+        round_f16_row(sc, (size_t)p + 1);
     for (uint32_t q = 0; q <= p; q++) {
-        float pr = sc[q] * inv;
-        if (f16) {
-            pr = round_f16(pr);
+        float pr = sc[q];
+        const float *v;
+        if (vf) {
+            v = vf + (size_t)q * D;
+        } else if (f16) {
             const uint16_t *v16 = (const uint16_t *)c->kv_v + base + (size_t)q * nkv;
-            for (size_t d = 0; d < D; d++)
-                o[d] += pr * h2f(v16[d]);
+            h2f_row(v16, kr, D);
+            v = kr;
         } else {
-            const float *v = (const float *)c->kv_v + base + (size_t)q * nkv;
-            for (size_t d = 0; d < D; d++)
-                o[d] += pr * v[d];
+            v = (const float *)c->kv_v + base + (size_t)q * nkv;
         }
+        axpy(acc, pr, v, D);
     }
+    memcpy(o, acc, D * sizeof(float));
 }
 
+/* Task `task` takes heads task, task + n_tasks, ...; for a chunk of several
+ * tokens with an F16 cache it converts the head's K/V rows once into its
+ * float scratch (instead of once per token). */
 static void
 att_task(void *ctx, size_t task, size_t n_tasks)
 {
     const att_job *j = ctx;
-    size_t H = j->c->m->info.n_head, total = j->n * H;
-    float *sc = j->c->scores + task * j->c->o.n_ctx;
-    for (size_t i = task; i < total; i += n_tasks)
-        att_one(j, i / H, i % H, sc);
+    kern_ctx *c = j->c;
+    const kern_model_info *I = &c->m->info;
+    size_t H = I->n_head, D = I->head_dim, nkv = (size_t)I->n_head_kv * D;
+    size_t P = (size_t)j->p0 + j->n; /* cached positions after this chunk */
+    float *sc = c->scores + task * c->o.n_ctx;
+    bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
+    float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
+    float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
+    for (size_t h = task; h < H; h += n_tasks) {
+        if (conv) {
+            size_t kvh = h / (I->n_head / I->n_head_kv);
+            size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * D;
+            for (size_t q = 0; q < P; q++) {
+                h2f_row((const uint16_t *)c->kv_k + base + q * nkv, kf + q * D, D);
+                h2f_row((const uint16_t *)c->kv_v + base + q * nkv, vf + q * D, D);
+            }
+        }
+        for (size_t t = 0; t < j->n; t++)
+            att_one(j, t, h, sc, kf, vf);
+    }
 }
 
 static void
@@ -222,6 +415,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
     float eps = I->norm_eps;
     uint32_t p0 = c->pos;
     bool f16 = c->o.kv_type == KERN_KV_F16;
+    if (f16)
+        pthread_once(&h2f_once, h2f_tab_build);
 
     for (size_t t = 0; t < n; t++)
         embed(m, ids[t], c->x + t * E);
@@ -230,9 +425,17 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         const eng_layer *y = &m->layers[l];
         for (size_t t = 0; t < n; t++)
             rmsnorm(c->x + t * E, y->attn_norm, E, eps, c->xn + t * W);
-        eng_mat_apply(c, &y->wq, c->xn, W, n, c->q, nq);
-        eng_mat_apply(c, &y->wk, c->xn, W, n, c->k, nkv);
-        eng_mat_apply(c, &y->wv, c->xn, W, n, c->v, nkv);
+        {
+            const eng_mat *ws[3] = {&y->wq, &y->wk, &y->wv};
+            float *ys[3] = {c->q, c->k, c->v};
+            size_t st[3] = {nq, nkv, nkv};
+            if (nq == nkv || n == 1) {
+                eng_mat_apply_n(c, ws, 3, c->xn, W, n, ys, st);
+            } else { /* GQA prefill: q rows are longer; k and v share one run */
+                eng_mat_apply(c, &y->wq, c->xn, W, n, c->q, nq);
+                eng_mat_apply_n(c, ws + 1, 2, c->xn, W, n, ys + 1, st + 1);
+            }
+        }
         for (size_t t = 0; t < n; t++) {
             uint32_t p = p0 + (uint32_t)t;
             for (size_t h = 0; h < I->n_head; h++)
@@ -241,11 +444,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 rope(c, c->k + t * nkv + h * D, p);
             size_t off = (size_t)l * c->kv_layer_elems + (size_t)p * nkv;
             if (f16) {
-                uint16_t *kd = (uint16_t *)c->kv_k + off, *vd = (uint16_t *)c->kv_v + off;
-                for (size_t i = 0; i < nkv; i++) {
-                    kd[i] = kern_fp32_to_fp16(c->k[t * nkv + i]);
-                    vd[i] = kern_fp32_to_fp16(c->v[t * nkv + i]);
-                }
+                f2h_row(c->k + t * nkv, (uint16_t *)c->kv_k + off, nkv);
+                f2h_row(c->v + t * nkv, (uint16_t *)c->kv_v + off, nkv);
             } else {
                 memcpy((float *)c->kv_k + off, c->k + t * nkv, nkv * sizeof(float));
                 memcpy((float *)c->kv_v + off, c->v + t * nkv, nkv * sizeof(float));
@@ -253,8 +453,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         }
         att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0};
         size_t n_tasks = c->n_att_slots;
-        if (n_tasks > n * I->n_head)
-            n_tasks = n * I->n_head;
+        if (n_tasks > I->n_head)
+            n_tasks = I->n_head;
         kern_pool_run(c->pool, att_task, &aj, n_tasks);
 
         const float *ain = c->att;
@@ -272,12 +472,17 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
 
         for (size_t t = 0; t < n; t++)
             rmsnorm(c->x + t * E, y->ffn_norm, E, eps, c->xn + t * W);
-        eng_mat_apply(c, &y->wgate, c->xn, W, n, c->gate, F);
-        eng_mat_apply(c, &y->wup, c->xn, W, n, c->up, F);
-        bool relu2 = I->arch == KERN_ARCH_BITNET_B158;
-        for (size_t i = 0; i < n * F; i++) {
-            float g = relu2 ? kern_m_relu2(c->gate[i]) : kern_m_silu(c->gate[i]);
-            c->gate[i] = g * c->up[i];
+        {
+            const eng_mat *ws[2] = {&y->wgate, &y->wup};
+            float *ys[2] = {c->gate, c->up};
+            size_t st[2] = {F, F};
+            eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
+        }
+        if (I->arch == KERN_ARCH_BITNET_B158) {
+            for (size_t i = 0; i < n * F; i++)
+                c->gate[i] = kern_m_relu2(c->gate[i]) * c->up[i];
+        } else {
+            kern_m_silu_mul_row(c->gate, c->up, n * F);
         }
         const float *fin = c->gate;
         size_t fis = F;

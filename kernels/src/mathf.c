@@ -13,9 +13,11 @@
  * in nearly all cases. Domains: exp any double; log x > 0 (else NaN / -inf);
  * sincos |x| < 2^20 * pi/2 keeps full accuracy (rope angles are far below).
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "kern_cpu.h"
 #include "model_int.h"
 
 static double
@@ -216,4 +218,140 @@ kern_m_relu2(float x)
 {
     float r = x > 0.0f ? x : 0.0f;
     return r * r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rows: the same functions four at a time with AVX2 (no FMA)           */
+/* ------------------------------------------------------------------ */
+
+/* The AVX2 versions repeat kern_m_exp's steps lane by lane with the same
+ * IEEE double operations in the same order (round half away from zero,
+ * Cody-Waite reduction, the same Horner polynomial, one exact power-of-two
+ * multiply), so they return the same bits. They take only lanes with
+ * |x| <= 700 (where 2^k is one normal power and no special case applies);
+ * any group of 4 holding another value (or NaN) goes through the scalar
+ * functions. */
+
+static void
+silu_mul_row_c(float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        g[i] = kern_m_silu(g[i]) * u[i];
+}
+
+static void
+expf_row_c(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = kern_m_expf(x[i]);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* exp of 4 doubles, each |x| <= 700 (caller checks). */
+__attribute__((target("avx2"))) static inline __m256d
+exp_pd4(__m256d x)
+{
+    __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
+    __m256d t = _mm256_mul_pd(x, _mm256_set1_pd(INV_LN2));
+    /* round_nearest: trunc(t + 0.5) for t >= 0, trunc(t - 0.5) otherwise */
+    __m256d ge = _mm256_cmp_pd(t, zero, _CMP_GE_OQ);
+    __m256d tt = _mm256_blendv_pd(_mm256_sub_pd(t, half), _mm256_add_pd(t, half), ge);
+    __m256d kd = _mm256_round_pd(tt, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256d r = _mm256_sub_pd(_mm256_sub_pd(x, _mm256_mul_pd(kd, _mm256_set1_pd(LN2_HI))),
+                              _mm256_mul_pd(kd, _mm256_set1_pd(LN2_LO)));
+    static const double c[15] = {1.0 / 87178291200.0,
+                                 1.0 / 6227020800.0,
+                                 1.0 / 479001600.0,
+                                 1.0 / 39916800.0,
+                                 1.0 / 3628800.0,
+                                 1.0 / 362880.0,
+                                 1.0 / 40320.0,
+                                 1.0 / 5040.0,
+                                 1.0 / 720.0,
+                                 1.0 / 120.0,
+                                 1.0 / 24.0,
+                                 1.0 / 6.0,
+                                 0.5,
+                                 1.0,
+                                 1.0};
+    __m256d p = _mm256_set1_pd(c[0]);
+    for (int i = 1; i < 15; i++)
+        p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(c[i]));
+    __m128i k32 = _mm256_cvtpd_epi32(kd); /* exact: kd is an integer */
+    __m256i k64 = _mm256_cvtepi32_epi64(k32);
+    __m256i bits = _mm256_slli_epi64(_mm256_add_epi64(k64, _mm256_set1_epi64x(1023)), 52);
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
+}
+
+/* All 4 lanes within |x| <= 700 (false for NaN). */
+__attribute__((target("avx2"))) static inline int
+in_range4(__m256d x)
+{
+    __m256d ax = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+    return _mm256_movemask_pd(_mm256_cmp_pd(ax, _mm256_set1_pd(700.0), _CMP_LE_OQ)) == 0xf;
+}
+
+__attribute__((target("avx2"))) static void
+silu_mul_row_avx2(float *g, const float *u, size_t n)
+{
+    size_t i = 0;
+    __m256d one = _mm256_set1_pd(1.0);
+    for (; i + 4 <= n; i += 4) {
+        __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
+        __m256d nx = _mm256_xor_pd(x, _mm256_set1_pd(-0.0)); /* -x, exact */
+        if (!in_range4(nx)) {
+            silu_mul_row_c(g + i, u + i, 4);
+            continue;
+        }
+        __m256d y = _mm256_div_pd(x, _mm256_add_pd(one, exp_pd4(nx)));
+        _mm_storeu_ps(g + i, _mm_mul_ps(_mm256_cvtpd_ps(y), _mm_loadu_ps(u + i)));
+    }
+    silu_mul_row_c(g + i, u + i, n - i);
+}
+
+__attribute__((target("avx2"))) static void
+expf_row_avx2(float *x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d d = _mm256_cvtps_pd(_mm_loadu_ps(x + i));
+        if (!in_range4(d)) {
+            expf_row_c(x + i, 4);
+            continue;
+        }
+        _mm_storeu_ps(x + i, _mm256_cvtpd_ps(exp_pd4(d)));
+    }
+    expf_row_c(x + i, n - i);
+}
+#endif
+
+static void (*silu_mul_row_fn)(float *g, const float *u, size_t n) = silu_mul_row_c;
+static void (*expf_row_fn)(float *x, size_t n) = expf_row_c;
+static pthread_once_t rows_once = PTHREAD_ONCE_INIT;
+
+static void
+rows_choose(void)
+{
+#if defined(__x86_64__)
+    if (kern_isa_selected() >= KERN_ISA_AVX2) { /* ARIA_ISA=scalar keeps plain C */
+        silu_mul_row_fn = silu_mul_row_avx2;
+        expf_row_fn = expf_row_avx2;
+    }
+#endif
+}
+
+void
+kern_m_silu_mul_row(float *g, const float *u, size_t n)
+{
+    pthread_once(&rows_once, rows_choose);
+    silu_mul_row_fn(g, u, n);
+}
+
+void
+kern_m_expf_row(float *x, size_t n)
+{
+    pthread_once(&rows_once, rows_choose);
+    expf_row_fn(x, n);
 }

@@ -168,6 +168,45 @@ drop_pages(const void *p, uint64_t n)
         (void)madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
+/* TQ2_0 row straight from the packed bytes (blocks of 256: 64 bytes of 2-bit
+ * codes q, value (q - 1) * d, then the fp16 d), giving the same codes and
+ * scale as dequantizing to float and reading signs and |w|. Returns -1 (the
+ * caller then takes the generic path, which names the problem) for anything
+ * unusual: code 3, a non-finite d, or blocks with weights and different |d|. */
+static int
+tq2_row_codes(const uint8_t *src, uint64_t cols, int8_t *codes, float *scale)
+{
+    float s = 0.0f;
+    for (uint64_t blk = 0; blk < cols / KERN_QK_K; blk++) {
+        const uint8_t *b = src + blk * KERN_TQ2_0_BLOCK_BYTES;
+        float d = kern_fp16_to_fp32((uint16_t)(b[64] | b[65] << 8));
+        if (!(d == d) || d > 3.0e38f || d < -3.0e38f)
+            return -1;
+        int8_t sg = d > 0 ? 1 : (d < 0 ? -1 : 0);
+        int8_t *o = codes + blk * KERN_QK_K;
+        unsigned any = 0, three = 0;
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 4; l++)
+                for (int m = 0; m < 32; m++) {
+                    int q = (b[32 * h + m] >> (2 * l)) & 3;
+                    three |= q == 3;
+                    any |= q != 1;
+                    o[128 * h + 32 * l + m] = (int8_t)(sg * (q - 1));
+                }
+        if (three)
+            return -1;
+        float a = d < 0 ? -d : d;
+        if (any && a != 0.0f) {
+            if (s == 0.0f)
+                s = a;
+            else if (a != s)
+                return -1;
+        }
+    }
+    *scale = s;
+    return 0;
+}
+
 /* Build the engine's matrix for a [cols, rows] GGUF tensor. */
 static int
 mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
@@ -232,8 +271,13 @@ mat_init(loader *L, eng_mat *w, const kern_gguf_tensor *t, float post_scale)
     }
     for (uint64_t r = 0; t->type != KERN_WT_I2_S && r < rows; r++) {
         const uint8_t *src = (const uint8_t *)t->data + r * row_bytes;
-        kern_dequant_row(t->type, src, row, (size_t)cols, i2s);
         float s = 0.0f;
+        if (t->type == KERN_WT_TQ2_0 && tq2_row_codes(src, cols, codes, &s) == 0) {
+            kern_tmat_set_row(&w->t, (size_t)r, codes, s * post_scale);
+            continue;
+        }
+        /* Generic path (and the odd TQ2_0 row, with its precise error). */
+        kern_dequant_row(t->type, src, row, (size_t)cols, i2s);
         for (uint64_t c = 0; c < cols; c++) {
             float a = row[c] < 0 ? -row[c] : row[c];
             if (a != 0.0f) {
@@ -264,11 +308,29 @@ done:
     return rc;
 }
 
+/* Bytes a matvec with w streams: packed weights and row scales, or the float
+ * rows in the mapping. */
+static uint64_t
+mat_stream_bytes(const eng_mat *w)
+{
+    switch (w->kind) {
+    case ENG_MAT_TERNARY: return kern_tmat_bytes(&w->t) + (uint64_t)w->rows * sizeof(float);
+    case ENG_MAT_FLOAT: return (uint64_t)w->f.rows * w->f.row_bytes;
+    case ENG_MAT_INT8:
+        return kern_i8mat_bytes(&w->i8) + (uint64_t)w->rows * sizeof(float) +
+               (uint64_t)w->i8.rows_p * sizeof(int32_t);
+    case ENG_MAT_NONE: break;
+    }
+    return 0;
+}
+
 static void
 mat_fini(eng_mat *w)
 {
     if (w->kind == ENG_MAT_TERNARY)
         kern_tmat_fini(&w->t);
+    if (w->kind == ENG_MAT_INT8)
+        kern_i8mat_fini(&w->i8);
     w->kind = ENG_MAT_NONE;
 }
 
@@ -467,10 +529,30 @@ load_tensors(loader *L)
     if ((rc = mat_init(&hl, &m->head, to, 1.0f)) < 0)
         return rc;
     m->info.resident_bytes = hl.m->info.resident_bytes;
+    if (L->opts->int8_head && m->head.kind == ENG_MAT_FLOAT) {
+        /* The int8 copy replaces the float head (the mapping stays for the
+         * embedding lookups). */
+        kern_i8mat q;
+        if ((rc = kern_i8mat_from_fmat(&q, &m->head.f)) < 0)
+            return rc;
+        m->head.kind = ENG_MAT_INT8;
+        m->head.i8 = q;
+        m->info.resident_bytes +=
+            kern_i8mat_bytes(&q) + q.rows * sizeof(float) + q.rows_p * sizeof(int32_t);
+    }
     if (!is_float_type(te->type) && te->type != KERN_WT_TQ1_0 && te->type != KERN_WT_TQ2_0)
         return aria_errf(ARIA_EUNSUPPORTED, "model %s: token embedding type %s not supported",
                          L->path, kern_wtype_name(te->type));
 
+    uint64_t db = mat_stream_bytes(&m->head) + L->norm_cap * sizeof(float) +
+                  kern_wtype_row_bytes(te->type, E);
+    for (uint32_t l = 0; l < I->n_layer; l++) {
+        const eng_layer *y = &m->layers[l];
+        db += mat_stream_bytes(&y->wq) + mat_stream_bytes(&y->wk) + mat_stream_bytes(&y->wv) +
+              mat_stream_bytes(&y->wo) + mat_stream_bytes(&y->wgate) + mat_stream_bytes(&y->wup) +
+              mat_stream_bytes(&y->wdown);
+    }
+    I->decode_bytes = db;
     uint64_t np = 0;
     for (size_t i = 0; i < kern_gguf_n_tensors(L->g); i++)
         np += kern_gguf_tensor_at(L->g, i)->n_elems;
@@ -680,12 +762,13 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
     c->out = aria_alloc_array(B * W, sizeof(float));
     c->n_att_slots = (size_t)o.n_threads;
     c->scores = aria_alloc_array(c->n_att_slots * o.n_ctx, sizeof(float));
+    c->kvf = aria_alloc_array(c->n_att_slots * 2 * (size_t)o.n_ctx * I->head_dim, sizeof(float));
     size_t stride = kern_act_padded(W);
     c->acts_q = aria_alloc_array(B, stride);
     c->acts_scale = aria_alloc_array(B, sizeof(float));
     c->acts_sum = aria_alloc_array(B, sizeof(int32_t));
     if (!c->kv_k || !c->kv_v || !c->rope_cos || !c->rope_sin || !c->x || !c->xn || !c->q || !c->k ||
-        !c->v || !c->att || !c->gate || !c->up || !c->out || !c->scores || !c->acts_q ||
+        !c->v || !c->att || !c->gate || !c->up || !c->out || !c->scores || !c->kvf || !c->acts_q ||
         !c->acts_scale || !c->acts_sum) {
         rc = aria_errf(ARIA_ENOMEM, "context: out of memory (n_ctx %u)", o.n_ctx);
         goto fail;
@@ -732,6 +815,7 @@ kern_ctx_free(kern_ctx *c)
     aria_free(c->up);
     aria_free(c->out);
     aria_free(c->scores);
+    aria_free(c->kvf);
     aria_free(c->acts_q);
     aria_free(c->acts_scale);
     aria_free(c->acts_sum);

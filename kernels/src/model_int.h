@@ -29,6 +29,10 @@ void kern_m_sincos(double x, double *s, double *c);
 float kern_m_expf(float x);
 float kern_m_silu(float x);  /* x / (1 + e^-x), evaluated in double */
 float kern_m_relu2(float x); /* max(x, 0)^2 in float */
+/* g[i] = kern_m_silu(g[i]) * u[i] and x[i] = kern_m_expf(x[i]) for a row:
+ * the same bits as the scalar functions (AVX2 when the selected ISA allows). */
+void kern_m_silu_mul_row(float *g, const float *u, size_t n);
+void kern_m_expf_row(float *x, size_t n);
 
 /* Largest supported attention head size (stack buffers in forward.c). */
 #define KERN_MAX_HEAD_DIM 512
@@ -41,6 +45,7 @@ typedef enum eng_mat_kind {
     ENG_MAT_NONE = 0,
     ENG_MAT_TERNARY = 1, /* kern_tmat, int8 activations */
     ENG_MAT_FLOAT = 2,   /* kern_fmat in place in the mapping */
+    ENG_MAT_INT8 = 3,    /* kern_i8mat (int8 LM head), int8 activations */
 } eng_mat_kind;
 
 /* One projection: y[rows] = W[rows x cols] x[cols] (x post_scale). */
@@ -49,6 +54,7 @@ typedef struct eng_mat {
     uint32_t rows, cols;
     kern_tmat t;      /* TERNARY: owned; row scales include post_scale */
     kern_fmat f;      /* FLOAT: borrowed from the mapping */
+    kern_i8mat i8;    /* INT8: owned */
     float post_scale; /* FLOAT: 1 or the file's ".scale" tensor value */
     int src_type;     /* kern_wtype in the file */
 } eng_mat;
@@ -99,6 +105,7 @@ struct kern_ctx {
     float *up;     /* [B][n_ff] */
     float *out;    /* [B][max(n_embd, n_ff, n_q)] matmul output */
     float *scores; /* [n_att_slots][n_ctx] attention scratch, one per task */
+    float *kvf;    /* [n_att_slots][2][n_ctx][head_dim] K/V rows as float (prefill) */
     size_t n_att_slots;
     size_t width;   /* max(n_embd, n_ff, n_q) */
     kern_acts acts; /* [B] rows of int8 activations, stride >= width padded */

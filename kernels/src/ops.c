@@ -12,6 +12,9 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* ------------------------------------------------------------------ */
 /* Aligned allocation                                                   */
@@ -211,20 +214,33 @@ void
 kern_tmat_set_row(kern_tmat *m, size_t r, const int8_t *t, float scale)
 {
     ARIA_ASSERT(r < m->rows);
-    for (size_t c = 0; c < m->cols; c++)
-        ARIA_ASSERT(t[c] >= -1 && t[c] <= 1);
-    /* Whole bytes at once (load time matters for 2B-weight models). */
+    /* Whole bytes at once, validity checked on the way (load time matters for
+     * 2B-weight models): byte b of chunk k packs columns 16k + 4j + b,
+     * j = 0..3, as codes t + 1. */
     uint8_t *base = m->data + (r / KERN_TROWS) * (m->cols_p * 4) + 4 * (r % KERN_TROWS);
-    for (size_t k = 0; k < m->cols_p / 16; k++)
+    size_t full = m->cols / 16;
+    unsigned bad = 0;
+    for (size_t k = 0; k < full; k++) {
+        const int8_t *tk = t + 16 * k;
+        for (size_t b = 0; b < 4; b++) {
+            unsigned c0 = (unsigned)(tk[b] + 1), c1 = (unsigned)(tk[4 + b] + 1),
+                     c2 = (unsigned)(tk[8 + b] + 1), c3 = (unsigned)(tk[12 + b] + 1);
+            bad |= (c0 > 2) | (c1 > 2) | (c2 > 2) | (c3 > 2);
+            base[64 * k + b] = (uint8_t)(c0 | c1 << 2 | c2 << 4 | c3 << 6);
+        }
+    }
+    for (size_t k = full; k < m->cols_p / 16; k++)
         for (size_t b = 0; b < 4; b++) {
             unsigned v = 0;
             for (unsigned j = 0; j < 4; j++) {
                 size_t c = 16 * k + 4 * j + b;
                 unsigned code = c < m->cols ? (unsigned)(t[c] + 1) : 1u;
+                bad |= code > 2;
                 v |= code << (2 * j);
             }
             base[64 * k + b] = (uint8_t)v;
         }
+    ARIA_ASSERT(!bad); /* every t[c] in {-1, 0, 1} */
     m->wscale[r] = scale;
 }
 
@@ -355,6 +371,39 @@ kern_i8mat_bytes(const kern_i8mat *m)
     return m->rows_p * m->cols_p;
 }
 
+#if defined(__x86_64__)
+/* F16 row -> float with F16C: exact for every finite half (a row with a
+ * non-finite value is redone by the reference path below). */
+__attribute__((target("avx,f16c"))) static void
+f16_row_f16c(const uint8_t *h, float *f, size_t n)
+{
+    /* h may be unaligned (rows inside a GGUF mapping): byte loads only */
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + 2 * i))));
+    for (; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, h + 2 * i, sizeof v);
+        f[i] = ops_fp16_to_f32(v);
+    }
+}
+#endif
+
+/* Row r of f as float: F16 rows through F16C when the CPU has it. */
+static void
+fmat_row_fast(const kern_fmat *f, size_t r, float *dst, bool f16c)
+{
+#if defined(__x86_64__)
+    if (f16c && f->type == KERN_FT_F16) {
+        f16_row_f16c((const uint8_t *)f->data + r * f->row_bytes, dst, f->cols);
+        return;
+    }
+#else
+    (void)f16c;
+#endif
+    ops_fmat_row_to_f32(f, r, dst);
+}
+
 int
 kern_i8mat_from_fmat(kern_i8mat *m, const kern_fmat *f)
 {
@@ -363,16 +412,45 @@ kern_i8mat_from_fmat(kern_i8mat *m, const kern_fmat *f)
     int rc = kern_i8mat_init(m, f->rows, f->cols);
     if (rc < 0)
         return rc;
+    /* Each row is quantized by the selected ISA's activation kernel, which
+     * computes exactly the reference rule (ops.h; test_ops checks every ISA)
+     * for finite inputs; a row holding Inf/NaN takes the reference path. */
+    size_t stride = kern_act_padded(f->cols);
     float *row = aria_alloc_array(f->cols, sizeof(float));
-    if (!row) {
+    int8_t *q = aria_alloc(stride);
+    if (!row || !q) {
+        aria_free(row);
+        aria_free(q);
         kern_i8mat_fini(m);
         return aria_errf(ARIA_ENOMEM, "ops: int8 head row buffer");
     }
+    const kern_ops *ops = kern_ops_get();
+    bool f16c = ops->isa >= KERN_ISA_AVX2 && kern_cpu_get()->f16c;
+    float scale;
+    int32_t sum;
+    kern_acts a = {
+        .n_tok = 1, .cols = f->cols, .stride = stride, .q = q, .scale = &scale, .sum = &sum};
+    size_t tile_bytes = m->cols_p * KERN_TROWS;
     for (size_t r = 0; r < f->rows; r++) {
-        ops_fmat_row_to_f32(f, r, row);
-        kern_i8mat_set_row_f32(m, r, row);
+        fmat_row_fast(f, r, row, f16c);
+        bool finite = true;
+        for (size_t c = 0; c < f->cols; c++)
+            finite &= row[c] - row[c] == 0.0f;
+        if (!finite) {
+            ops_fmat_row_to_f32(f, r, row);
+            kern_i8mat_set_row_f32(m, r, row);
+            continue;
+        }
+        ops->quant_act(row, &a, 0);
+        /* 4 consecutive columns are 4 consecutive bytes of a chunk */
+        int8_t *dst = m->data + (r / KERN_TROWS) * tile_bytes + 4 * (r % KERN_TROWS);
+        for (size_t k = 0; k < m->cols_p / 4; k++)
+            memcpy(dst + 64 * k, q + 4 * k, 4);
+        m->wscale[r] = scale;
+        m->wsum[r] = sum;
     }
     aria_free(row);
+    aria_free(q);
     return 0;
 }
 

@@ -126,6 +126,25 @@ static const cli_verb verbs[] = {
      "down: SIGTERM every node (SIGKILL after 10 s); keeps keys, ledgers and logs.\n"
      "Layout, ports, funding and roles: docs/testnet.md.\n",
      cmd_testnet},
+    {"bench", "measure a model's prefill and decode speed against the memory bound",
+     "usage: aria bench -m FILE [--threads T] [--prompt N] [--gen N] [--reps R] [--json]\n"
+     "Loads the model, measures the memory read bandwidth with T threads, then R times\n"
+     "(after a warm-up): a prompt of N pseudo-random ids in one call, then greedy decode\n"
+     "steps. Prints medians: prefill and decode tok/s, bytes of weights per decoded\n"
+     "token, bandwidth, roofline fraction (bytes x tok/s / bandwidth), CPU-seconds per\n"
+     "token, the kernel path and threads.\n"
+     "  --threads T    worker threads, the caller included (default 1)\n"
+     "  --prompt N     prompt tokens (default 64)\n"
+     "  --gen N        decoded tokens per repetition (default 32)\n"
+     "  --reps R       timed repetitions (default 5)\n"
+     "  --batch B      tokens per forward chunk in prefill (default 64)\n"
+     "  --int8-head    run the LM head as an int8 copy made at load (changes logits)\n"
+     "  --bw-mib M     bandwidth buffer in MiB (default 1024; keep it >> the LLC)\n"
+     "  --json         print one JSON object (decode_tok_s, prefill_tok_s,\n"
+     "                 bytes_per_token, bandwidth_gbs, roofline_fraction,\n"
+     "                 cpu_s_per_token, isa, threads, ...)\n"
+     "Figures, commands and what bounds them: docs/performance.md.\n",
+     cmd_bench},
     {"help", "show help for a verb", "usage: aria help [VERB]\n", cmd_help},
 };
 

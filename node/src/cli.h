@@ -46,6 +46,7 @@ int cmd_run(int argc, char **argv);
 int cmd_infer(int argc, char **argv);
 int cmd_node_status(int argc, char **argv);
 int cmd_testnet(int argc, char **argv); /* cmd_testnet.c: aria testnet up|status|down */
+int cmd_bench(int argc, char **argv);   /* cmd_bench.c: aria bench (prefill/decode tok/s) */
 
 /* cmd_wallet.c: aria wallet new|show|address|change-passphrase */
 int cmd_wallet(int argc, char **argv);

@@ -1,0 +1,42 @@
+/*
+ * kern_perf.h — what `aria bench` needs from the engine to put a decode
+ * speed next to its memory bound: the kernel table in use, and a memory read
+ * bandwidth measurement made with the engine's own thread pool and the same
+ * streaming pattern as the decode kernels.
+ *
+ * The bytes a decode step streams come from the loaded model
+ * (kern_model_info.decode_bytes, kern_model.h).
+ */
+#ifndef ARIA_KERN_PERF_H
+#define ARIA_KERN_PERF_H
+#include <stddef.h>
+
+#include "base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Name of the kernel table the engine runs ("scalar", "avx2", "avx512vnni"):
+ * kern_isa_selected() refined by what the table needs (an AVX-512 CPU
+ * without VNNI runs "avx2"). */
+const char *kern_kernels_path(void);
+
+typedef struct kern_membw {
+    double gbs;      /* median over the reps: bytes / wall-clock seconds / 1e9 */
+    double cpu_gbs;  /* median bytes / (process CPU seconds / threads) / 1e9 */
+    double best_gbs; /* the fastest rep */
+} kern_membw;
+
+/* Memory read bandwidth: n_threads threads (the engine's pool; the caller
+ * is one of them) each stream a slice of a `bytes` buffer (2 MiB pages where
+ * the OS allows, 16 KiB software prefetch like the decode kernels), once to
+ * warm up, then `reps` timed passes. `bytes` should be far larger than the
+ * last-level cache (>= 256 MiB). Errors: ARIA_EINVAL (n_threads outside
+ * 1..256, bytes < 1 MiB, reps outside 1..1000), ARIA_ENOMEM. */
+int kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out) ARIA_MUST_CHECK;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ARIA_KERN_PERF_H */

@@ -1,0 +1,153 @@
+/*
+ * membw.c — memory read bandwidth measured with the engine's pool
+ * (kern_perf.h), and the name of the kernel table in use.
+ *
+ * The reader is the best streaming read the kernels know (aligned 256-bit
+ * loads XORed together, 16 KiB software prefetch, 2 MiB pages), so a decode
+ * speed reported as a fraction of it is not flattered by a slow reference.
+ */
+#define _DEFAULT_SOURCE /* madvise, MAP_ANONYMOUS */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "kern_perf.h"
+#include "ops.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+const char *
+kern_kernels_path(void)
+{
+    return kern_ops_get()->name;
+}
+
+typedef struct bw_ctx {
+    const uint8_t *buf;
+    size_t bytes;
+    bool avx2;
+    uint64_t sink[256];
+} bw_ctx;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static uint64_t
+read_avx2(const uint8_t *p, size_t n)
+{
+    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 128 <= n; i += 128) {
+        _mm_prefetch((const char *)p + i + 16384, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + i + 16384 + 64, _MM_HINT_T0);
+        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
+        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
+        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(p + i + 64)));
+        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
+    }
+    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
+    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+}
+#endif
+
+static uint64_t
+read_plain(const uint8_t *p, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        s ^= v;
+    }
+    return s;
+}
+
+/* Task i of n reads the i-th slice (whole 128-byte blocks). */
+static void
+bw_task(void *vctx, size_t task, size_t n_tasks)
+{
+    bw_ctx *c = vctx;
+    size_t per = c->bytes / n_tasks / 128 * 128;
+    const uint8_t *p = c->buf + task * per;
+    uint64_t v;
+#if defined(__x86_64__)
+    v = c->avx2 ? read_avx2(p, per) : read_plain(p, per);
+#else
+    v = read_plain(p, per);
+#endif
+    c->sink[task % 256] ^= v;
+}
+
+static double
+now_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int
+cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int
+kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n_threads < 1 || n_threads > 256)
+        return aria_errf(ARIA_EINVAL, "membw: %d threads (1..256)", n_threads);
+    if (bytes < ((size_t)1 << 20) || bytes > ((size_t)1 << 40))
+        return aria_errf(ARIA_EINVAL, "membw: buffer of %zu bytes (1 MiB..1 TiB)", bytes);
+    if (reps < 1 || reps > 1000)
+        return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
+    size_t huge = (size_t)2 << 20, len = bytes + huge;
+    void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return aria_errf(ARIA_ENOMEM, "membw: cannot map %zu bytes", len);
+    uint8_t *buf = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    (void)madvise(buf, bytes, MADV_HUGEPAGE); /* advisory */
+    memset(buf, 1, bytes);                    /* real pages, not the zero page */
+    kern_pool *pool = NULL;
+    int rc = 0;
+    double *t = aria_alloc_array((size_t)reps, sizeof(double));
+    double *tc = aria_alloc_array((size_t)reps, sizeof(double));
+    if (!t || !tc) {
+        rc = aria_errf(ARIA_ENOMEM, "membw: out of memory");
+        goto done;
+    }
+    if (n_threads > 1 && (rc = kern_pool_new(n_threads, &pool)) < 0)
+        goto done;
+    bw_ctx c = {.buf = buf, .bytes = bytes, .avx2 = kern_cpu_get()->avx2};
+    /* 16 tasks per thread: a descheduled thread's share is taken by the others */
+    size_t n_tasks = 16 * (size_t)n_threads;
+    kern_pool_run(pool, bw_task, &c, n_tasks); /* warm-up */
+    double best = 0;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+        kern_pool_run(pool, bw_task, &c, n_tasks);
+        t[i] = now_s(CLOCK_MONOTONIC) - t0;
+        tc[i] = (now_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / n_threads;
+        if (t[i] > 0 && (double)bytes / t[i] > best)
+            best = (double)bytes / t[i];
+    }
+    size_t read = bytes / n_tasks / 128 * 128 * n_tasks;
+    out->gbs = (double)read / median(t, reps) / 1e9;
+    out->cpu_gbs = (double)read / median(tc, reps) / 1e9;
+    out->best_gbs = best * ((double)read / (double)bytes) / 1e9;
+done:
+    kern_pool_free(pool);
+    aria_free(t);
+    aria_free(tc);
+    munmap(raw, len);
+    return rc;
+}
