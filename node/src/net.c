@@ -48,6 +48,9 @@
 /* Losing bidders told at once (the others' reservations lapse): each cancel
  * is a request on its own connection, and wire caches 32 of them. */
 #define NET_RELEASE_MAX 3
+/* Bidders an offer should draw when many providers serve its model. */
+#define NET_BIDDERS_WANTED 8
+#define NET_MODEL_PEERS_MS 1000
 
 /* ---- queued work from other threads ---- */
 typedef enum { CMD_SUBMIT = 1, CMD_PUBLISH, CMD_INFO } cmd_kind;
@@ -156,6 +159,8 @@ struct node_net {
     size_t peers_saved;
     bool shut;
     bool announced_chain;
+    size_t model_peers; /* peers that serve this node's model (cached) */
+    uint64_t next_model_peers;
     _Atomic size_t peers;
     struct {
         _Atomic uint64_t v[sizeof(node_net_stats) / sizeof(uint64_t)];
@@ -1081,6 +1086,20 @@ on_offer(node_net *n, const wire_envelope *env, const wire_job_offer *o)
 {
     if (!n->prov || strcmp(o->model_id, n->model_id) != 0 || account_frozen(n, env->sender))
         return;
+    if (n->model_peers + 1 > NET_BIDDERS_WANTED) {
+        /* many providers serve this model: bid for a deterministic share of
+         * the offers (about NET_BIDDERS_WANTED bidders per job), so an offer
+         * does not set off a bid from every provider on the network */
+        uint8_t h[32], in[64];
+        memcpy(in, o->job_id, 32);
+        memcpy(in + 32, n->id, 32);
+        wallet_hash(h, in, sizeof in);
+        uint64_t r = aria_load_u64le(h);
+        if (r % (n->model_peers + 1) >= NET_BIDDERS_WANTED) {
+            STAT(n, bids_skipped, 1);
+            return;
+        }
+    }
     sched_offer so;
     memset(&so, 0, sizeof so);
     memcpy(so.job_id, o->job_id, 32);
@@ -1885,6 +1904,19 @@ timers(node_net *n)
         if (wire_node_peer_count(n->w) != n->peers_saved)
             peers_save(n);
     }
+    if (n->prov && t >= n->next_model_peers) {
+        n->next_model_peers = t + NET_MODEL_PEERS_MS;
+        wire_peer_record *recs = aria_alloc_array(256, sizeof *recs);
+        size_t np = recs ? wire_node_peers(n->w, recs, 256) : 0, k = 0;
+        for (size_t i = 0; i < np; i++)
+            for (size_t m = 0; m < recs[i].n_models; m++)
+                if (!strcmp(recs[i].models[m], n->model_id)) {
+                    k++;
+                    break;
+                }
+        aria_free(recs);
+        n->model_peers = k;
+    }
     if (!n->announced_chain && wire_node_peer_count(n->w)) {
         n->announced_chain = true;
         publish_own_chain(n);
@@ -2235,6 +2267,7 @@ node_net_metrics(node_net *n, aria_buf *o)
         "aria_bids_total{outcome=\"made\"} %llu\n"
         "aria_bids_total{outcome=\"won\"} %llu\n"
         "aria_bids_total{outcome=\"lost\"} %llu\n"
+        "aria_bids_total{outcome=\"skipped\"} %llu\n"
         "# HELP aria_network_tokens_total Tokens of paid jobs by direction.\n"
         "# TYPE aria_network_tokens_total counter\n"
         "aria_network_tokens_total{direction=\"served\"} %llu\n"
@@ -2286,21 +2319,21 @@ node_net_metrics(node_net *n, aria_buf *o)
         (unsigned long long)s.jobs_done, (unsigned long long)s.jobs_failed,
         (unsigned long long)s.jobs_served, (unsigned long long)s.jobs_served_failed,
         (unsigned long long)s.bids_made, (unsigned long long)s.bids_won,
-        (unsigned long long)s.bids_lost, (unsigned long long)s.tokens_served,
-        (unsigned long long)s.tokens_bought, (unsigned long long)s.credits_earned,
-        (unsigned long long)s.credits_spent, (unsigned long long)s.payments_rejected,
-        (unsigned long long)s.entries_applied, (unsigned long long)s.entries_rejected,
-        atomic_load(&n->peers), (unsigned long long)ws.gossip_received,
-        (unsigned long long)ws.gossip_delivered, (unsigned long long)ws.gossip_duplicates,
-        (unsigned long long)ws.gossip_published, (unsigned long long)ws.gossip_forwarded,
-        (unsigned long long)ws.rejected_oversize, (unsigned long long)ws.rejected_malformed,
-        (unsigned long long)ws.rejected_bad_sig, (unsigned long long)ws.rejected_stale,
-        (unsigned long long)ws.rejected_rate, (unsigned long long)ws.rejected_network,
-        (unsigned long long)ws.rejected_type, (unsigned long long)ws.queue_drops,
-        (unsigned long long)ws.pipes_closed_offender, (unsigned long long)ws.pipes_closed_flood,
-        (unsigned long long)ws.pipes_refused, (unsigned long long)ws.pipes_inbound,
-        (unsigned long long)ws.pipes_outbound, (unsigned long long)ws.requests_sent,
-        (unsigned long long)ws.service_received);
+        (unsigned long long)s.bids_lost, (unsigned long long)s.bids_skipped,
+        (unsigned long long)s.tokens_served, (unsigned long long)s.tokens_bought,
+        (unsigned long long)s.credits_earned, (unsigned long long)s.credits_spent,
+        (unsigned long long)s.payments_rejected, (unsigned long long)s.entries_applied,
+        (unsigned long long)s.entries_rejected, atomic_load(&n->peers),
+        (unsigned long long)ws.gossip_received, (unsigned long long)ws.gossip_delivered,
+        (unsigned long long)ws.gossip_duplicates, (unsigned long long)ws.gossip_published,
+        (unsigned long long)ws.gossip_forwarded, (unsigned long long)ws.rejected_oversize,
+        (unsigned long long)ws.rejected_malformed, (unsigned long long)ws.rejected_bad_sig,
+        (unsigned long long)ws.rejected_stale, (unsigned long long)ws.rejected_rate,
+        (unsigned long long)ws.rejected_network, (unsigned long long)ws.rejected_type,
+        (unsigned long long)ws.queue_drops, (unsigned long long)ws.pipes_closed_offender,
+        (unsigned long long)ws.pipes_closed_flood, (unsigned long long)ws.pipes_refused,
+        (unsigned long long)ws.pipes_inbound, (unsigned long long)ws.pipes_outbound,
+        (unsigned long long)ws.requests_sent, (unsigned long long)ws.service_received);
 }
 
 const char *

@@ -70,7 +70,7 @@ size_t node_net_peer_count(const node_net *n);
 typedef struct node_net_stats {
     uint64_t jobs_requested, jobs_done, jobs_failed; /* as requester */
     uint64_t jobs_served, jobs_served_failed;        /* as provider */
-    uint64_t bids_made, bids_won, bids_lost, awards_refused;
+    uint64_t bids_made, bids_won, bids_lost, awards_refused, bids_skipped;
     uint64_t tokens_served, tokens_bought;
     uint64_t credits_earned, credits_spent;
     uint64_t payments_rejected, entries_applied, entries_rejected, forks_seen, syncs;
