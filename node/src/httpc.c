@@ -225,37 +225,10 @@ int
 node_httpc_request(const char *hostport, const char *method, const char *path, const char *body,
                    int timeout_ms, int *status, aria_buf *resp)
 {
-    struct sockaddr_in sa;
-    int rc = parse_hostport(hostport, &sa);
+    int fd = -1;
+    int rc = connect_send(hostport, method, path, body, "HTTP/1.1", &fd);
     if (rc)
         return rc;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return aria_errf(ARIA_EIO, "socket: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        rc = aria_errf(ARIA_EIO, "cannot connect to the node at %s: %s (is 'aria node run' up?)",
-                       hostport, strerror(errno));
-        close(fd);
-        return rc;
-    }
-    size_t blen = body ? strlen(body) : 0;
-    char head[1024], clen[80] = "";
-    if (body)
-        aria_snprintf(clen, sizeof clen,
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n", blen);
-    int n = aria_snprintf(head, sizeof head,
-                          "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-                          "Accept: application/json\r\n%s\r\n",
-                          method, path, hostport, clen);
-    if (n < 0 || (size_t)n >= sizeof head) {
-        close(fd);
-        return aria_errf(ARIA_EINVAL, "request line too long");
-    }
-    if ((rc = send_all(fd, head, (size_t)n, hostport)) ||
-        (body && (rc = send_all(fd, body, blen, hostport)))) {
-        close(fd);
-        return rc;
-    }
     aria_buf raw;
     aria_buf_init(&raw, NODE_HTTPC_MAX_RESPONSE);
     uint64_t deadline = aria_mono_ms() + (uint64_t)timeout_ms;

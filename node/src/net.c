@@ -90,7 +90,6 @@ typedef struct rjob {
     int32_t *ids; /* output received so far */
     uint32_t n_ids, cap_ids;
     wallet_hasher att_hash; /* ids received from the current provider */
-    uint8_t att_provider[32];
     bidder bidders[SCHED_REQ_MAX_BIDS];
     int n_bidders;
     /* the chunk being accepted (valid during sched_req_on_chunk) */
@@ -100,8 +99,6 @@ typedef struct rjob {
     bool have_receipt;
     jobwire_receipt final_receipt;
     uint64_t final_price;
-    uint8_t last_provider[32];
-    uint64_t started_ms;
     bool released_losers;
 } rjob;
 
@@ -155,7 +152,7 @@ struct node_net {
     uint8_t paid_ids[NET_PAID_RING][32]; /* payment entries already counted */
     size_t paid_n, paid_next;
     uint64_t reserved_total;
-    uint64_t next_sync, next_recv, next_peers_save;
+    uint64_t next_sync, next_peers_save;
     size_t peers_saved;
     bool shut;
     bool announced_chain;
@@ -580,19 +577,18 @@ req_award(node_net *n, rjob *j, const sched_award *aw, sched_actions *more)
         (void)!sched_req_on_award_reply(j->r, &rep, now_ms(), more);
         return;
     }
-    memcpy(j->att_provider, aw->provider, 32);
     wallet_hasher_init(&j->att_hash);
 }
 
 static void
-req_pull(node_net *n, rjob *j, const sched_pull *pl, uint32_t idx, tag_kind kind,
+req_pull(node_net *n, rjob *j, const uint8_t provider[32], uint32_t idx, tag_kind kind,
          const ledger_receipt *rcpt, uint64_t amount)
 {
     aria_buf pay;
     aria_buf_init(&pay, LEDGER_ENTRY_MAX_BYTES);
     int rc = 0;
     if (amount) {
-        rc = sign_send(n, pl->provider, amount, rcpt, &pay);
+        rc = sign_send(n, provider, amount, rcpt, &pay);
         if (rc) {
             ARIA_LOG_W("N0111", "net", "cannot pay the provider: %s", aria_err_msg());
             aria_buf_fini(&pay);
@@ -600,7 +596,7 @@ req_pull(node_net *n, rjob *j, const sched_pull *pl, uint32_t idx, tag_kind kind
         }
         STAT(n, credits_spent, amount);
     }
-    const char *addr = bidder_addr(j, pl->provider);
+    const char *addr = bidder_addr(j, provider);
     wire_msg m = {.type = WIRE_T_CHUNK_REQUEST};
     memcpy(m.u.chunk_req.job_id, j->job_id, 32);
     m.u.chunk_req.index = idx;
@@ -610,8 +606,8 @@ req_pull(node_net *n, rjob *j, const sched_pull *pl, uint32_t idx, tag_kind kind
                        : kind == TAG_CANCEL ? 1000
                                             : 5000;
     if (addr)
-        rc = request(n, addr, pl->provider, WIRE_T_CHUNK_REQUEST, &m, timeout, kind, j->job_id,
-                     pl->provider, idx);
+        rc = request(n, addr, provider, WIRE_T_CHUNK_REQUEST, &m, timeout, kind, j->job_id,
+                     provider, idx);
     if (rc || !addr)
         ARIA_LOG_W("N0112", "net", "cannot send %s for chunk %u: %s",
                    kind == TAG_PULL ? "a pull" : "a settle", idx, aria_err_msg());
@@ -722,7 +718,7 @@ run_req_actions(node_net *n, rjob *j, sched_actions *acts)
         }
         case SCHED_ACT_AWARD: req_award(n, j, &a->u.award, &more); break;
         case SCHED_ACT_PULL:
-            req_pull(n, j, &a->u.pull, a->u.pull.chunk, TAG_PULL, NULL,
+            req_pull(n, j, a->u.pull.provider, a->u.pull.chunk, TAG_PULL, NULL,
                      a->u.pull.has_payment ? a->u.pull.payment.amount_micro : 0);
             break;
         case SCHED_ACT_SETTLE: {
@@ -735,23 +731,15 @@ run_req_actions(node_net *n, rjob *j, sched_actions *acts)
             lr.price_micro = j->final_price;
             memcpy(lr.output_hash, j->final_receipt.output_hash, 32);
             memcpy(lr.provider_sig, j->final_receipt.sig, 64);
-            sched_pull pl;
-            memset(&pl, 0, sizeof pl);
-            memcpy(pl.provider, a->u.settle.pay.payee, 32);
-            memcpy(j->last_provider, a->u.settle.pay.payee, 32);
             sched_req_info info;
             sched_req_get_info(j->r, &info);
-            req_pull(n, j, &pl, info.next_chunk, TAG_SETTLE, j->have_receipt ? &lr : NULL,
-                     a->u.settle.pay.amount_micro);
+            req_pull(n, j, a->u.settle.pay.payee, info.next_chunk, TAG_SETTLE,
+                     j->have_receipt ? &lr : NULL, a->u.settle.pay.amount_micro);
             break;
         }
-        case SCHED_ACT_CANCEL: {
-            sched_pull pl;
-            memset(&pl, 0, sizeof pl);
-            memcpy(pl.provider, a->u.cancel.provider, 32);
-            req_pull(n, j, &pl, NET_CANCEL_IDX, TAG_CANCEL, NULL, 0);
+        case SCHED_ACT_CANCEL:
+            req_pull(n, j, a->u.cancel.provider, NET_CANCEL_IDX, TAG_CANCEL, NULL, 0);
             break;
-        }
         case SCHED_ACT_OUTPUT: {
             uint32_t k = 0;
             if (j->cur_out)
@@ -930,10 +918,7 @@ on_award_reply(node_net *n, const tag *t, const wire_event *ev)
         for (int i = 0; i < j->n_bidders && sent < NET_RELEASE_MAX; i++)
             if (memcmp(j->bidders[i].id, t->provider, 32)) {
                 sent++;
-                sched_pull pl;
-                memset(&pl, 0, sizeof pl);
-                memcpy(pl.provider, j->bidders[i].id, 32);
-                req_pull(n, j, &pl, NET_CANCEL_IDX, TAG_CANCEL, NULL, 0);
+                req_pull(n, j, j->bidders[i].id, NET_CANCEL_IDX, TAG_CANCEL, NULL, 0);
             }
     }
     run_req_actions(n, j, &acts);
@@ -1045,7 +1030,6 @@ start_job(node_net *n, cmd *c)
     j->max_price = c->max_price;
     j->max_tokens = c->max_tokens;
     j->reserved = worst;
-    j->started_ms = now_ms();
     n->reserved_total += worst;
     STAT(n, jobs_requested, 1);
     sched_actions acts;
@@ -1077,6 +1061,18 @@ pjob_free(pjob *p)
     aria_free(p->ready_body);
     aria_free(p->sent_body);
     memset(p, 0, sizeof *p);
+}
+
+/* Release this provider's slot for `job` of `requester` (the scheduler's
+ * cancel); 0 if it held one. Actions go to *acts. */
+static int
+prov_cancel(node_net *n, const uint8_t job[32], const uint8_t requester[32], sched_actions *acts)
+{
+    sched_cancel cc;
+    memcpy(cc.job_id, job, 32);
+    memcpy(cc.requester, requester, 32);
+    memcpy(cc.provider, n->id, 32);
+    return sched_prov_on_cancel(n->prov, &cc, now_ms(), acts);
 }
 
 static void run_prov_actions(node_net *n, sched_actions *acts);
@@ -1219,12 +1215,8 @@ on_award(node_net *n, const wire_envelope *env, const wire_award *a, uint64_t ri
             char why[200];
             aria_snprintf(why, sizeof why, "%s", aria_err_msg());
             reply_ack(n, rid, rc, why);
-            sched_cancel cc;
-            memcpy(cc.job_id, a->job_id, 32);
-            memcpy(cc.requester, env->sender, 32);
-            memcpy(cc.provider, n->id, 32);
             sched_actions_clear(&acts);
-            (void)!sched_prov_on_cancel(n->prov, &cc, now_ms(), &acts);
+            (void)!prov_cancel(n, a->job_id, env->sender, &acts);
             jobwire_request_fini(&jr);
             return; /* the RELEASE has nothing to free */
         }
@@ -1367,11 +1359,7 @@ poll_pjobs(node_net *n)
         sched_actions_clear(&acts);
         if (rc < 0) {
             ARIA_LOG_W("N0123", "net", "provider job failed: %s", aria_err_msg());
-            sched_cancel cc;
-            memcpy(cc.job_id, p->job_id, 32);
-            memcpy(cc.requester, p->requester, 32);
-            memcpy(cc.provider, n->id, 32);
-            (void)!sched_prov_on_cancel(n->prov, &cc, now_ms(), &acts);
+            (void)!prov_cancel(n, p->job_id, p->requester, &acts);
             run_prov_actions(n, &acts);
             continue;
         }
@@ -1453,12 +1441,8 @@ on_pull(node_net *n, const wire_envelope *env, const wire_chunk_request *cr, uin
     sched_actions_clear(&acts);
     if (!p && cr->index == NET_CANCEL_IDX && n->prov) {
         /* a bid that lost: free the slot it reserved now, not when it lapses */
-        sched_cancel cc;
-        memcpy(cc.job_id, cr->job_id, 32);
-        memcpy(cc.requester, env->sender, 32);
-        memcpy(cc.provider, n->id, 32);
         reply_ack(n, rid, 0, NULL);
-        if (sched_prov_on_cancel(n->prov, &cc, now_ms(), &acts) == 0)
+        if (prov_cancel(n, cr->job_id, env->sender, &acts) == 0)
             STAT(n, bids_lost, 1);
         run_prov_actions(n, &acts);
         return;
@@ -1468,12 +1452,8 @@ on_pull(node_net *n, const wire_envelope *env, const wire_chunk_request *cr, uin
         return;
     }
     if (cr->index == NET_CANCEL_IDX) {
-        sched_cancel cc;
-        memcpy(cc.job_id, p->job_id, 32);
-        memcpy(cc.requester, p->requester, 32);
-        memcpy(cc.provider, n->id, 32);
         reply_ack(n, rid, 0, NULL);
-        (void)!sched_prov_on_cancel(n->prov, &cc, now_ms(), &acts);
+        (void)!prov_cancel(n, p->job_id, p->requester, &acts);
         run_prov_actions(n, &acts);
         return;
     }
