@@ -127,7 +127,7 @@ def serving(provs):
             jobs = p.get("/aria/v1/jobs").get("network_jobs", [])
         except SystemExit:
             continue
-        if any(j.get("tokens", 0) > 0 for j in jobs):
+        if jobs:  # awarded and not finished: a kill now is mid-job
             return p
     return None
 
