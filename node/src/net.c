@@ -1897,7 +1897,11 @@ timers(node_net *n)
         aria_free(recs);
         n->model_peers = k;
     }
-    if (!n->announced_chain && wire_node_peer_count(n->w)) {
+    wire_stats ws;
+    wire_node_stats(n->w, &ws);
+    if (!n->announced_chain && ws.pipes_inbound + ws.pipes_outbound > 0) {
+        /* a gossip link is up (knowing peers is not enough: the publish
+         * would find no pipe and the announcement would be lost) */
         n->announced_chain = true;
         publish_own_chain(n);
     }
