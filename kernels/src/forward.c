@@ -142,6 +142,25 @@ round_f16_row_f16c(float *x, size_t n)
 }
 #endif
 
+#if defined(__x86_64__)
+static void att_scores_avx_any(const float *qv, const void *k, bool f16, size_t stride, size_t D,
+                               size_t np, float scale, float *sc);
+static void att_accum_avx_any(float *acc, const float *pr, const void *v, bool f16, size_t stride,
+                              size_t D, size_t np);
+static void att_scores_512_any(const float *qv, const void *k, bool f16, size_t stride, size_t D,
+                               size_t np, float scale, float *sc);
+static void att_accum_512_any(float *acc, const float *pr, const void *v, bool f16, size_t stride,
+                              size_t D, size_t np);
+#endif
+static void att_scores_c(const float *qv, const void *k, bool f16, size_t stride, size_t D,
+                         size_t np, float scale, float *sc);
+static void att_accum_c(float *acc, const float *pr, const void *v, bool f16, size_t stride,
+                        size_t D, size_t np);
+static void (*att_scores)(const float *qv, const void *k, bool f16, size_t stride, size_t D,
+                          size_t np, float scale, float *sc) = att_scores_c;
+static void (*att_accum)(float *acc, const float *pr, const void *v, bool f16, size_t stride,
+                         size_t D, size_t np) = att_accum_c;
+
 static void
 h2f_tab_build(void)
 {
@@ -153,6 +172,12 @@ h2f_tab_build(void)
         h2f_row = h2f_row_f16c;
         f2h_row = f2h_row_f16c;
         round_f16_row = round_f16_row_f16c;
+        att_scores = att_scores_avx_any;
+        att_accum = att_accum_avx_any;
+        if (kern_isa_selected() >= KERN_ISA_AVX512) {
+            att_scores = att_scores_512_any;
+            att_accum = att_accum_512_any;
+        }
     }
 #endif
 }
@@ -213,6 +238,294 @@ axpy(float *acc, float pr, const float *v, size_t n)
     for (; d < n; d++)
         acc[d] += pr * v[d];
 }
+
+/* Attention inner loops over np cached positions, rows `stride` elements
+ * apart, F16 (halves) or F32:
+ *   att_scores: sc[q] = dot8(qv, k_q, D) * scale
+ *   att_accum:  acc[d] += pr[q] * v_q[d], positions 0 up
+ * The plain C versions below define the values; the AVX+F16C versions do
+ * the same float operations per lane (8 lanes, multiply then add, the same
+ * final tree; no FMA) and so give identical results. */
+static void
+att_scores_c(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
+             float scale, float *sc)
+{
+    float kr[KERN_MAX_HEAD_DIM];
+    for (size_t q = 0; q < np; q++) {
+        const float *kq;
+        if (f16) {
+            const uint16_t *k16 = (const uint16_t *)k + q * stride;
+            for (size_t d = 0; d < D; d++)
+                kr[d] = h2f_tab[k16[d]];
+            kq = kr;
+        } else {
+            kq = (const float *)k + q * stride;
+        }
+        sc[q] = dot8(qv, kq, D) * scale;
+    }
+}
+
+static void
+att_accum_c(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
+            size_t np)
+{
+    float vr[KERN_MAX_HEAD_DIM];
+    for (size_t q = 0; q < np; q++) {
+        const float *vq;
+        if (f16) {
+            const uint16_t *v16 = (const uint16_t *)v + q * stride;
+            for (size_t d = 0; d < D; d++)
+                vr[d] = h2f_tab[v16[d]];
+            vq = vr;
+        } else {
+            vq = (const float *)v + q * stride;
+        }
+        axpy(acc, pr[q], vq, D);
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) static inline __m256
+att_ld8(const void *base, bool f16, size_t i)
+{
+    if (f16)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)));
+    return _mm256_loadu_ps((const float *)base + i);
+}
+
+/* dot8's final tree on one register of 8 lanes: ((0+4)+(2+6)) + ((1+5)+(3+7)) */
+__attribute__((target("avx,f16c"))) static inline float
+att_tree8(__m256 a)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s)); /* t0 = s0+s2, t1 = s1+s3 */
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+/* Four positions at a time, each with its own 8-lane accumulator (four
+ * independent dependency chains). Needs D % 8 == 0 (checked by the caller). */
+__attribute__((target("avx,f16c"))) static void
+att_scores_avx(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
+               float scale, float *sc)
+{
+    size_t es = f16 ? 2 : 4;
+    const uint8_t *kb = k;
+    size_t q = 0;
+    for (; q + 4 <= np; q += 4) {
+        const uint8_t *r0 = kb + q * stride * es, *r1 = r0 + stride * es, *r2 = r1 + stride * es,
+                      *r3 = r2 + stride * es;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < D; i += 8) {
+            __m256 x = _mm256_loadu_ps(qv + i);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, att_ld8(r0, f16, i)));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, att_ld8(r1, f16, i)));
+            a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, att_ld8(r2, f16, i)));
+            a3 = _mm256_add_ps(a3, _mm256_mul_ps(x, att_ld8(r3, f16, i)));
+        }
+        sc[q] = att_tree8(a0) * scale;
+        sc[q + 1] = att_tree8(a1) * scale;
+        sc[q + 2] = att_tree8(a2) * scale;
+        sc[q + 3] = att_tree8(a3) * scale;
+    }
+    for (; q < np; q++) {
+        const uint8_t *r0 = kb + q * stride * es;
+        __m256 a0 = _mm256_setzero_ps();
+        for (size_t i = 0; i < D; i += 8)
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(qv + i), att_ld8(r0, f16, i)));
+        sc[q] = att_tree8(a0) * scale;
+    }
+}
+
+/* Up to 64 output elements (8 registers) stay in registers across all
+ * positions; longer heads take several passes. Needs D % 8 == 0. */
+__attribute__((target("avx,f16c"))) static void
+att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
+              size_t np)
+{
+    size_t es = f16 ? 2 : 4;
+    const uint8_t *vb = v;
+    for (size_t d0 = 0; d0 < D; d0 += 64) {
+        size_t nr = (D - d0 < 64 ? D - d0 : 64) / 8;
+        __m256 a[8];
+        for (size_t j = 0; j < 8; j++)
+            a[j] = j < nr ? _mm256_loadu_ps(acc + d0 + 8 * j) : _mm256_setzero_ps();
+        if (nr == 8) {
+            for (size_t q = 0; q < np; q++) {
+                const uint8_t *r = vb + q * stride * es;
+                __m256 p = _mm256_set1_ps(pr[q]);
+                a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(p, att_ld8(r, f16, d0)));
+                a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8)));
+                a[2] = _mm256_add_ps(a[2], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 16)));
+                a[3] = _mm256_add_ps(a[3], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 24)));
+                a[4] = _mm256_add_ps(a[4], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 32)));
+                a[5] = _mm256_add_ps(a[5], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 40)));
+                a[6] = _mm256_add_ps(a[6], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 48)));
+                a[7] = _mm256_add_ps(a[7], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 56)));
+            }
+        } else {
+            for (size_t q = 0; q < np; q++) {
+                const uint8_t *r = vb + q * stride * es;
+                __m256 p = _mm256_set1_ps(pr[q]);
+                for (size_t j = 0; j < nr; j++)
+                    a[j] = _mm256_add_ps(a[j], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8 * j)));
+            }
+        }
+        for (size_t j = 0; j < nr; j++)
+            _mm256_storeu_ps(acc + d0 + 8 * j, a[j]);
+    }
+}
+
+/* AVX-512: two positions per register in the score loop (lanes 0-7 one
+ * row, 8-15 the next, each half the same 8 lanes as dot8), 16 elements per
+ * register in the accumulation (element-wise, same order). */
+#define ATT512 __attribute__((target("avx2,f16c,avx512f,avx512vl")))
+ATT512 static inline __m512
+att_ld8x2(const uint8_t *ra, const uint8_t *rb, bool f16, size_t i)
+{
+    if (f16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)((const uint16_t *)(const void *)ra + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)((const uint16_t *)(const void *)rb + i));
+        return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
+    }
+    __m256 a = _mm256_loadu_ps((const float *)(const void *)ra + i);
+    __m256 b = _mm256_loadu_ps((const float *)(const void *)rb + i);
+    return _mm512_castpd_ps(
+        _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(a)), _mm256_castps_pd(b), 1));
+}
+
+ATT512 static inline void
+att_tree8x2(__m512 a, float scale, float *out)
+{
+    __m256 lo = _mm512_castps512_ps256(a);
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1));
+    out[0] = att_tree8(lo) * scale;
+    out[1] = att_tree8(hi) * scale;
+}
+
+ATT512 static void
+att_scores_512(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
+               float scale, float *sc)
+{
+    size_t es = f16 ? 2 : 4, rs = stride * es;
+    const uint8_t *kb = k;
+    __m512 x[KERN_MAX_HEAD_DIM / 8];
+    for (size_t i = 0; i < D; i += 8) {
+        __m256 h = _mm256_loadu_ps(qv + i);
+        x[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(h)),
+                                                       _mm256_castps_pd(h), 1));
+    }
+    size_t q = 0;
+    for (; q + 8 <= np; q += 8) {
+        const uint8_t *r = kb + q * rs;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < D; i += 8) {
+            __m512 xi = x[i / 8];
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(xi, att_ld8x2(r, r + rs, f16, i)));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(xi, att_ld8x2(r + 2 * rs, r + 3 * rs, f16, i)));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(xi, att_ld8x2(r + 4 * rs, r + 5 * rs, f16, i)));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(xi, att_ld8x2(r + 6 * rs, r + 7 * rs, f16, i)));
+        }
+        att_tree8x2(a0, scale, sc + q);
+        att_tree8x2(a1, scale, sc + q + 2);
+        att_tree8x2(a2, scale, sc + q + 4);
+        att_tree8x2(a3, scale, sc + q + 6);
+    }
+    if (q < np)
+        att_scores_avx(qv, kb + q * rs, f16, stride, D, np - q, scale, sc + q);
+}
+
+ATT512 static inline __m512
+att_ld16(const uint8_t *r, bool f16, size_t i)
+{
+    if (f16)
+        return _mm512_cvtph_ps(
+            _mm256_loadu_si256((const __m256i *)((const uint16_t *)(const void *)r + i)));
+    return _mm512_loadu_ps((const float *)(const void *)r + i);
+}
+
+/* Needs D % 16 == 0; up to 128 elements (8 registers) per pass. */
+ATT512 static void
+att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
+              size_t np)
+{
+    size_t es = f16 ? 2 : 4, rs = stride * es;
+    const uint8_t *vb = v;
+    for (size_t d0 = 0; d0 < D; d0 += 128) {
+        size_t nr = (D - d0 < 128 ? D - d0 : 128) / 16;
+        __m512 a[8];
+        for (size_t j = 0; j < 8; j++)
+            a[j] = j < nr ? _mm512_loadu_ps(acc + d0 + 16 * j) : _mm512_setzero_ps();
+        if (nr == 8) {
+            for (size_t q = 0; q < np; q++) {
+                const uint8_t *r = vb + q * rs;
+                __m512 p = _mm512_set1_ps(pr[q]);
+                for (size_t j = 0; j < 8; j++)
+                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
+            }
+        } else if (nr == 6) {
+            for (size_t q = 0; q < np; q++) {
+                const uint8_t *r = vb + q * rs;
+                __m512 p = _mm512_set1_ps(pr[q]);
+                for (size_t j = 0; j < 6; j++)
+                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
+            }
+        } else {
+            for (size_t q = 0; q < np; q++) {
+                const uint8_t *r = vb + q * rs;
+                __m512 p = _mm512_set1_ps(pr[q]);
+                for (size_t j = 0; j < nr; j++)
+                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
+            }
+        }
+        for (size_t j = 0; j < nr; j++)
+            _mm512_storeu_ps(acc + d0 + 16 * j, a[j]);
+    }
+}
+
+ATT512 static void
+att_scores_512_any(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
+                   float scale, float *sc)
+{
+    if (D % 8)
+        att_scores_c(qv, k, f16, stride, D, np, scale, sc);
+    else
+        att_scores_512(qv, k, f16, stride, D, np, scale, sc);
+}
+
+ATT512 static void
+att_accum_512_any(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
+                  size_t np)
+{
+    if (D % 16 == 0)
+        att_accum_512(acc, pr, v, f16, stride, D, np);
+    else if (D % 8 == 0)
+        att_accum_avx(acc, pr, v, f16, stride, D, np);
+    else
+        att_accum_c(acc, pr, v, f16, stride, D, np);
+}
+
+/* D % 8 != 0 falls back to the C loops (no padded lanes whose zero sign
+ * could differ). */
+__attribute__((target("avx,f16c"))) static void
+att_scores_avx_any(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
+                   float scale, float *sc)
+{
+    if (D % 8)
+        att_scores_c(qv, k, f16, stride, D, np, scale, sc);
+    else
+        att_scores_avx(qv, k, f16, stride, D, np, scale, sc);
+}
+
+__attribute__((target("avx,f16c"))) static void
+att_accum_avx_any(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
+                  size_t np)
+{
+    if (D % 8)
+        att_accum_c(acc, pr, v, f16, stride, D, np);
+    else
+        att_accum_avx(acc, pr, v, f16, stride, D, np);
+}
+#endif
 
 void
 eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n, float *y,
@@ -298,17 +611,18 @@ typedef struct att_job {
 
 /* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
  * F16 cache, kf/vf hold this head's K/V rows already converted to float
- * (D apart), or are NULL to convert each row here; same values either way. */
+ * (D apart), or are NULL to read the halves here; same values either way. */
 static void
 att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const float *vf)
 {
     kern_ctx *c = j->c;
     const kern_model_info *I = &c->m->info;
-    size_t D = I->head_dim, nq = (size_t)I->n_head * D, nkv = (size_t)I->n_head_kv * D;
+    size_t D = I->head_dim, nq = (size_t)I->n_head * D;
     size_t kvh = h / (I->n_head / I->n_head_kv);
     uint32_t p = j->p0 + (uint32_t)t;
+    size_t np = (size_t)p + 1;
     bool f16 = c->o.kv_type == KERN_KV_F16;
-    float qv[KERN_MAX_HEAD_DIM], kr[KERN_MAX_HEAD_DIM];
+    float qv[KERN_MAX_HEAD_DIM];
     float *o = c->att + t * nq + h * D;
     const float *qs = c->q + t * nq + h * D;
     ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM); /* checked at load */
@@ -316,54 +630,36 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     if (f16)
         round_f16_row(qv, D);
     float kq_scale = 1.0f / sqrtf((float)D);
-    size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * D;
+    size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * (size_t)c->o.n_ctx * D;
+    size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
+    if (kf)
+        att_scores(qv, kf, false, D, D, np, kq_scale, sc);
+    else
+        att_scores(qv, (const uint8_t *)c->kv_k + base * es, f16, D, D, np, kq_scale, sc);
     float mx = -INFINITY;
-    for (uint32_t q = 0; q <= p; q++) {
-        const float *k;
-        if (kf) {
-            k = kf + (size_t)q * D;
-        } else if (f16) {
-            const uint16_t *k16 = (const uint16_t *)c->kv_k + base + (size_t)q * nkv;
-            h2f_row(k16, kr, D);
-            k = kr;
-        } else {
-            k = (const float *)c->kv_k + base + (size_t)q * nkv;
-        }
-        float s = dot8(qv, k, D) * kq_scale;
-        sc[q] = s;
-        if (s > mx)
-            mx = s;
-    }
-    for (uint32_t q = 0; q <= p; q++)
+    for (size_t q = 0; q < np; q++)
+        if (sc[q] > mx)
+            mx = sc[q];
+    for (size_t q = 0; q < np; q++)
         sc[q] = sc[q] - mx;
-    kern_m_expf_row(sc, (size_t)p + 1);
+    kern_m_expf_row(sc, np);
     double sum = 0.0;
-    for (uint32_t q = 0; q <= p; q++)
+    for (size_t q = 0; q < np; q++)
         sum += (double)sc[q];
     float inv = (float)(1.0 / sum);
-    /* Accumulate in a local array (the compiler keeps it out of memory that
-     * might alias the cache), same order per element: positions 0 up. */
+    for (size_t q = 0; q < np; q++)
+        sc[q] = sc[q] * inv;
+    if (f16)
+        round_f16_row(sc, np);
+    /* Accumulate in a local array (out of memory that might alias the
+     * cache), same order per element: positions 0 up. */
     float acc[KERN_MAX_HEAD_DIM];
     for (size_t d = 0; d < D; d++)
         acc[d] = 0.0f;
-    for (uint32_t q = 0; q <= p; q++)
-        sc[q] = sc[q] * inv;
-    if (f16)
-        round_f16_row(sc, (size_t)p + 1);
-    for (uint32_t q = 0; q <= p; q++) {
-        float pr = sc[q];
-        const float *v;
-        if (vf) {
-            v = vf + (size_t)q * D;
-        } else if (f16) {
-            const uint16_t *v16 = (const uint16_t *)c->kv_v + base + (size_t)q * nkv;
-            h2f_row(v16, kr, D);
-            v = kr;
-        } else {
-            v = (const float *)c->kv_v + base + (size_t)q * nkv;
-        }
-        axpy(acc, pr, v, D);
-    }
+    if (vf)
+        att_accum(acc, sc, vf, false, D, D, np);
+    else
+        att_accum(acc, sc, (const uint8_t *)c->kv_v + base * es, f16, D, D, np);
     memcpy(o, acc, D * sizeof(float));
 }
 
@@ -376,7 +672,7 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     const att_job *j = ctx;
     kern_ctx *c = j->c;
     const kern_model_info *I = &c->m->info;
-    size_t H = I->n_head, D = I->head_dim, nkv = (size_t)I->n_head_kv * D;
+    size_t H = I->n_head, D = I->head_dim;
     size_t P = (size_t)j->p0 + j->n; /* cached positions after this chunk */
     float *sc = c->scores + task * c->o.n_ctx;
     bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
@@ -385,11 +681,9 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     for (size_t h = task; h < H; h += n_tasks) {
         if (conv) {
             size_t kvh = h / (I->n_head / I->n_head_kv);
-            size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * D;
-            for (size_t q = 0; q < P; q++) {
-                h2f_row((const uint16_t *)c->kv_k + base + q * nkv, kf + q * D, D);
-                h2f_row((const uint16_t *)c->kv_v + base + q * nkv, vf + q * D, D);
-            }
+            size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * (size_t)c->o.n_ctx * D;
+            h2f_row((const uint16_t *)c->kv_k + base, kf, P * D);
+            h2f_row((const uint16_t *)c->kv_v + base, vf, P * D);
         }
         for (size_t t = 0; t < j->n; t++)
             att_one(j, t, h, sc, kf, vf);
@@ -415,8 +709,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
     float eps = I->norm_eps;
     uint32_t p0 = c->pos;
     bool f16 = c->o.kv_type == KERN_KV_F16;
-    if (f16)
-        pthread_once(&h2f_once, h2f_tab_build);
+    pthread_once(&h2f_once, h2f_tab_build); /* tables and attention loops */
 
     for (size_t t = 0; t < n; t++)
         embed(m, ids[t], c->x + t * E);
@@ -442,13 +735,18 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 rope(c, c->q + t * nq + h * D, p);
             for (size_t h = 0; h < I->n_head_kv; h++)
                 rope(c, c->k + t * nkv + h * D, p);
-            size_t off = (size_t)l * c->kv_layer_elems + (size_t)p * nkv;
-            if (f16) {
-                f2h_row(c->k + t * nkv, (uint16_t *)c->kv_k + off, nkv);
-                f2h_row(c->v + t * nkv, (uint16_t *)c->kv_v + off, nkv);
-            } else {
-                memcpy((float *)c->kv_k + off, c->k + t * nkv, nkv * sizeof(float));
-                memcpy((float *)c->kv_v + off, c->v + t * nkv, nkv * sizeof(float));
+            /* head-major cache: [layer][kv head][position][D], so each
+             * head's rows are one contiguous stream for attention */
+            for (size_t h = 0; h < I->n_head_kv; h++) {
+                size_t off = (size_t)l * c->kv_layer_elems + (h * (size_t)c->o.n_ctx + p) * D;
+                const float *ks = c->k + t * nkv + h * D, *vs = c->v + t * nkv + h * D;
+                if (f16) {
+                    f2h_row(ks, (uint16_t *)c->kv_k + off, D);
+                    f2h_row(vs, (uint16_t *)c->kv_v + off, D);
+                } else {
+                    memcpy((float *)c->kv_k + off, ks, D * sizeof(float));
+                    memcpy((float *)c->kv_v + off, vs, D * sizeof(float));
+                }
             }
         }
         att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0};

@@ -194,8 +194,18 @@ Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks)
 }
 
 /* Run `aria run` with ARIA_ISA=isa, writing logits to out_path. */
+static int run_aria_isa_args(const char *model, const char *isa, const char *out_path,
+                             const char *ids, const char *n, const char *kv);
+
 static int
 run_aria_isa(const char *model, const char *isa, const char *out_path)
+{
+    return run_aria_isa_args(model, isa, out_path, "1,17,300,42,42,199", "6", "f16");
+}
+
+static int
+run_aria_isa_args(const char *model, const char *isa, const char *out_path, const char *ids,
+                  const char *n, const char *kv)
 {
     const char *bin = getenv("ARIA_BIN");
     if (!bin)
@@ -205,8 +215,8 @@ run_aria_isa(const char *model, const char *isa, const char *out_path)
         setenv("ARIA_ISA", isa, 1);
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
-        execl(bin, bin, "run", "-m", model, "--prompt-ids", "1,17,300,42,42,199", "-n", "6",
-              "--temp", "0", "--threads", "2", "--logits-out", out_path, (char *)NULL);
+        execl(bin, bin, "run", "-m", model, "--prompt-ids", ids, "-n", n, "--kv", kv, "--temp", "0",
+              "--threads", "2", "--logits-out", out_path, (char *)NULL);
         _exit(127);
     }
     int st = 0;
@@ -256,6 +266,49 @@ Test(model, logits_bit_identical_on_every_isa_path)
         for (int i = 0; i < 3; i++)
             free(bufs[i]);
         unlink(path);
+    }
+}
+
+/* Attention's SIMD loops (4 positions at a time, up to 64 elements of a head
+ * per pass, C fallback when head_dim % 8 != 0) against the scalar path:
+ * head_dim 96 (a 64 + 32 split), 36 (fallback) and 128 (two full passes),
+ * both KV cache types, 13 prompt positions (not a multiple of 4) plus 9
+ * decode steps. */
+Test(model, attention_bit_identical_on_every_isa_path)
+{
+    const char *isas[] = {"scalar", "avx2", "avx512"};
+    const uint32_t embd[] = {384, 144, 512}, heads[] = {4, 4, 4}, kvh[] = {4, 2, 1};
+    const char *kvs[] = {"f16", "f32"};
+    for (size_t s = 0; s < ARIA_ARRAY_LEN(embd); s++) {
+        for (size_t k = 0; k < 2; k++) {
+            char path[128], lp[3][160];
+            tmp_path(path, sizeof path, "att");
+            synth_opts so = small_opts(ARCHS[s % 4], KERN_WT_F32, 300 + s);
+            so.n_embd = embd[s];
+            so.n_head = heads[s];
+            so.n_head_kv = kvh[s];
+            cr_assert_eq(synth_write(path, &so), 0);
+            char *bufs[3] = {0};
+            size_t lens[3];
+            for (int i = 0; i < 3; i++) {
+                snprintf(lp[i], sizeof lp[i], "/tmp/aria_test_att_%d_%s.logits", (int)getpid(),
+                         isas[i]);
+                cr_assert_eq(run_aria_isa_args(path, isas[i], lp[i],
+                                               "1,17,300,42,42,199,5,6,7,8,9,10,11", "9", kvs[k]),
+                             0, "aria run with ARIA_ISA=%s", isas[i]);
+                lens[i] = read_all(lp[i], &bufs[i]);
+                cr_assert_eq(lens[i], 9 * 320 * sizeof(float), "embd %u: %zu bytes of logits",
+                             embd[s], lens[i]);
+                unlink(lp[i]);
+            }
+            for (int i = 1; i < 3; i++)
+                cr_expect(lens[i] == lens[0] && memcmp(bufs[0], bufs[i], lens[0]) == 0,
+                          "head_dim %u, kv %s: ISA %s logits differ from scalar",
+                          embd[s] / heads[s], kvs[k], isas[i]);
+            for (int i = 0; i < 3; i++)
+                free(bufs[i]);
+            unlink(path);
+        }
     }
 }
 
