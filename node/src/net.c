@@ -537,6 +537,18 @@ req_award(node_net *n, rjob *j, const sched_award *aw, sched_actions *more)
     aria_buf plain, box;
     aria_buf_init(&plain, JOBWIRE_REQUEST_MAX + 65536);
     aria_buf_init(&box, WIRE_FRAME_MAX_BYTES);
+    {
+        sched_req_info info;
+        sched_req_get_info(j->r, &info);
+        if (info.attempts > 1) { /* a failover: say so, slow jobs are otherwise silent */
+            char jid[17];
+            aria_hex_encode(jid, sizeof jid, j->job_id, 8);
+            ARIA_LOG_I("N0117", "net",
+                       "job %s: attempt %u goes to provider %02x%02x%02x%02x... from token %u", jid,
+                       (unsigned)info.attempts, aw->provider[0], aw->provider[1], aw->provider[2],
+                       aw->provider[3], (unsigned)aw->start_token);
+        }
+    }
     if (!rc) {
         /* the request JSON with "resume" = the output received so far */
         json_t *root = json_loadb((const char *)j->reqjson.data, j->reqjson.len, 0, NULL);

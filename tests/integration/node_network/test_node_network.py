@@ -178,7 +178,9 @@ def wait_converged(nodes, provs, timeout=40):
     while time.time() - t0 < timeout:
         hashes = {n.get("/aria/v1/status").get("state_hash") for n in nodes}
         incoming = sum(p.balance()["incoming"] for p in provs)
-        if len(hashes) == 1 and None not in hashes and incoming == 0:
+        # hashes again: a receive made between the polls must not go unseen
+        again = {n.get("/aria/v1/status").get("state_hash") for n in nodes}
+        if len(hashes) == 1 and None not in hashes and incoming == 0 and again == hashes:
             return hashes.pop()
         time.sleep(0.5)
     die("ledgers did not converge within %d s: %s" %

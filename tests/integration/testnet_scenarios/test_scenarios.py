@@ -79,7 +79,10 @@ def converge(nodes, timeout):
         st = [n.get("/aria/v1/status") for n in nodes]
         hs = {s.get("state_hash") for s in st}
         inc = sum(n.balance()["incoming"] for n in nodes)
-        if len(hs) == 1 and inc == 0:
+        # the hashes again: a receive made between the two polls (after the
+        # first, before the incoming scan) would otherwise go unseen
+        hs2 = {n.get("/aria/v1/status").get("state_hash") for n in nodes}
+        if len(hs) == 1 and inc == 0 and hs2 == hs:
             return st[0], time.time() - t0
         time.sleep(0.5)
     die("ledgers of %d live nodes did not converge within %d s: %s" %
