@@ -239,6 +239,36 @@ axpy(float *acc, float pr, const float *v, size_t n)
         acc[d] += pr * v[d];
 }
 
+/* x[i] += y[i] (element-wise: SSE2 gives the same values) */
+static inline void
+add_row(float *x, const float *y, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_add_ps(_mm_loadu_ps(x + i), _mm_loadu_ps(y + i)));
+#endif
+    for (; i < n; i++)
+        x[i] += y[i];
+}
+
+/* g[i] = relu2(g[i]) * u[i]; _mm_max_ps(x, 0) returns 0 for NaN and -0,
+ * as `x > 0 ? x : 0` does, so the values are the scalar loop's. */
+static inline void
+relu2_mul_row(float *g, const float *u, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128 z = _mm_setzero_ps();
+    for (; i + 4 <= n; i += 4) {
+        __m128 r = _mm_max_ps(_mm_loadu_ps(g + i), z);
+        _mm_storeu_ps(g + i, _mm_mul_ps(_mm_mul_ps(r, r), _mm_loadu_ps(u + i)));
+    }
+#endif
+    for (; i < n; i++)
+        g[i] = kern_m_relu2(g[i]) * u[i];
+}
+
 /* Attention inner loops over np cached positions, rows `stride` elements
  * apart, F16 (halves) or F32:
  *   att_scores: sc[q] = dot8(qv, k_q, D) * scale
@@ -765,8 +795,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         }
         eng_mat_apply(c, &y->wo, ain, ais, n, c->out, W);
         for (size_t t = 0; t < n; t++)
-            for (size_t i = 0; i < E; i++)
-                c->x[t * E + i] += c->out[t * W + i];
+            add_row(c->x + t * E, c->out + t * W, E);
 
         for (size_t t = 0; t < n; t++)
             rmsnorm(c->x + t * E, y->ffn_norm, E, eps, c->xn + t * W);
@@ -777,8 +806,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
         }
         if (I->arch == KERN_ARCH_BITNET_B158) {
-            for (size_t i = 0; i < n * F; i++)
-                c->gate[i] = kern_m_relu2(c->gate[i]) * c->up[i];
+            relu2_mul_row(c->gate, c->up, n * F);
         } else {
             kern_m_silu_mul_row(c->gate, c->up, n * F);
         }
@@ -792,8 +820,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         }
         eng_mat_apply(c, &y->wdown, fin, fis, n, c->out, W);
         for (size_t t = 0; t < n; t++)
-            for (size_t i = 0; i < E; i++)
-                c->x[t * E + i] += c->out[t * W + i];
+            add_row(c->x + t * E, c->out + t * W, E);
     }
     if (!logits)
         return;

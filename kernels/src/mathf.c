@@ -213,13 +213,6 @@ kern_m_silu(float x)
     return (float)((double)x / (1.0 + kern_m_exp(-(double)x)));
 }
 
-float
-kern_m_relu2(float x)
-{
-    float r = x > 0.0f ? x : 0.0f;
-    return r * r;
-}
-
 /* ------------------------------------------------------------------ */
 /* Rows: the same functions four at a time with AVX2 (no FMA)           */
 /* ------------------------------------------------------------------ */
