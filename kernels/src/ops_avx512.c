@@ -205,6 +205,43 @@ tmat_tile_tok8(const kern_tmat *m, const int8_t *qb, size_t st, size_t tile, __m
     res[7] = _mm512_add_epi32(c70, c71);
 }
 
+/* 8 tokens against two adjacent tiles (32 rows): each activation broadcast
+ * feeds two multiply-adds, halving the loads per multiply-add of
+ * tmat_tile_tok8; 16 accumulators (one per token and tile), 8 unpacked code
+ * registers. Sums are exact int32, so the result equals two tok8 calls. */
+static void
+tmat_tile2_tok8(const kern_tmat *m, const int8_t *qb, size_t st, size_t tile, __m512i *res0,
+                __m512i *res1)
+{
+    const __m512i m3 = _mm512_set1_epi8(3);
+    size_t tb = m->cols_p * 4, nk = m->cols_p / 16;
+    const uint8_t *p0 = m->data + tile * tb, *p1 = p0 + tb;
+    __m512i a[MM_NT], b[MM_NT];
+    for (int i = 0; i < MM_NT; i++)
+        a[i] = b[i] = _mm512_setzero_si512();
+    for (size_t k = 0; k < nk; k++) {
+        __m512i w0 = _mm512_load_si512(p0 + 64 * k), w1 = _mm512_load_si512(p1 + 64 * k);
+        __m512i u[4], v[4];
+        UNPACK4(w0, u[0], u[1], u[2], u[3]);
+        UNPACK4(w1, v[0], v[1], v[2], v[3]);
+        const int8_t *qk = qb + 16 * k;
+#pragma GCC unroll 8
+        for (int i = 0; i < MM_NT; i++) {
+            const int8_t *qi = qk + (size_t)i * st;
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m512i x = _mm512_set1_epi32(ld32(qi + 4 * j));
+                a[i] = _mm512_dpbusd_epi32(a[i], u[j], x);
+                b[i] = _mm512_dpbusd_epi32(b[i], v[j], x);
+            }
+        }
+    }
+    for (int i = 0; i < MM_NT; i++) {
+        res0[i] = a[i];
+        res1[i] = b[i];
+    }
+}
+
 static void
 tmat_matmul_avx512(const kern_tmat *m, const kern_acts *a, float *out, size_t out_stride, size_t r0,
                    size_t r1)
@@ -214,7 +251,30 @@ tmat_matmul_avx512(const kern_tmat *m, const kern_acts *a, float *out, size_t ou
     size_t t_end = (r1 + KERN_TROWS - 1) / KERN_TROWS;
     /* Tile outer, tokens inner: a tile (cols/4 bytes) stays in L1 while every
      * token block reads it; the activations stay in L2. */
-    for (size_t tile = r0 / KERN_TROWS; tile < t_end; tile++) {
+    size_t tile = r0 / KERN_TROWS;
+    /* pairs of whole tiles first (a partial last tile is never paired) */
+    for (; tile + 2 <= t_end && (tile + 2) * KERN_TROWS <= r1; tile += 2) {
+        size_t r = tile * KERN_TROWS;
+        size_t t0 = 0;
+        for (; t0 + MM_NT <= a->n_tok; t0 += MM_NT) {
+            __m512i res0[MM_NT], res1[MM_NT];
+            tmat_tile2_tok8(m, a->q + t0 * a->stride, a->stride, tile, res0, res1);
+            for (size_t i = 0; i < MM_NT; i++) {
+                float *o = out + (t0 + i) * out_stride + (r - r0);
+                finish_rows(res0[i], a->sum[t0 + i], a->scale[t0 + i], m->wscale + r, o, r1 - r);
+                finish_rows(res1[i], a->sum[t0 + i], a->scale[t0 + i], m->wscale + r + KERN_TROWS,
+                            o + KERN_TROWS, r1 - r - KERN_TROWS);
+            }
+        }
+        for (; t0 < a->n_tok; t0++) {
+            const int8_t *q = a->q + t0 * a->stride;
+            float *o = out + t0 * out_stride + (r - r0);
+            finish_rows(tmat_tile1(m, q, tile), a->sum[t0], a->scale[t0], m->wscale + r, o, r1 - r);
+            finish_rows(tmat_tile1(m, q, tile + 1), a->sum[t0], a->scale[t0],
+                        m->wscale + r + KERN_TROWS, o + KERN_TROWS, r1 - r - KERN_TROWS);
+        }
+    }
+    for (; tile < t_end; tile++) {
         for (size_t t0 = 0; t0 < a->n_tok; t0 += MM_NT) {
             size_t nt = a->n_tok - t0 < MM_NT ? a->n_tok - t0 : MM_NT;
             __m512i res[MM_NT];
