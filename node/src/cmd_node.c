@@ -690,28 +690,21 @@ node_run(int argc, char **argv)
     static node_app app;
     memset(&app, 0, sizeof app);
     node_config_defaults(&app.cfg);
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"data-dir", required_argument, 0, 'd'},
-                                         {"model", required_argument, 0, 'm'},
-                                         {"http", required_argument, 0, 'H'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"capacity", required_argument, 0, 'k'},
-                                         {"ctx", required_argument, 0, 'x'},
-                                         {"log-level", required_argument, 0, 'l'},
-                                         {"genesis", required_argument, 0, 'g'},
-                                         {"testnet", no_argument, 0, 'T'},
-                                         {"gossip", required_argument, 0, 'G'},
-                                         {"service", required_argument, 0, 'S'},
-                                         {"peer", required_argument, 0, 'P'},
-                                         {"price", required_argument, 0, 'p'},
-                                         {"max-price", required_argument, 0, 'M'},
-                                         {"chunk-tokens", required_argument, 0, 'C'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},    {"data-dir", required_argument, 0, 'd'},
+        {"model", required_argument, 0, 'm'},     {"http", required_argument, 0, 'H'},
+        {"threads", required_argument, 0, 't'},   {"capacity", required_argument, 0, 'k'},
+        {"ctx", required_argument, 0, 'x'},       {"log-level", required_argument, 0, 'l'},
+        {"genesis", required_argument, 0, 'g'},   {"testnet", no_argument, 0, 'T'},
+        {"gossip", required_argument, 0, 'G'},    {"service", required_argument, 0, 'S'},
+        {"peer", required_argument, 0, 'P'},      {"price", required_argument, 0, 'p'},
+        {"max-price", required_argument, 0, 'M'}, {"chunk-tokens", required_argument, 0, 'C'},
+        {"int8-head", no_argument, 0, 'I'},       {0, 0, 0, 0}};
     /* Pass 1: the config file; pass 2: flags override it. */
     optind = 1;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:TG:S:P:p:M:C:", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:TG:S:P:p:M:C:I", opts, NULL)) != -1) {
         if (ch == '?')
             return cli_usage_error(v, "unknown option or missing value");
         if (ch == 'c' && node_config_load_file(&app.cfg, optarg))
@@ -719,7 +712,7 @@ node_run(int argc, char **argv)
     }
     optind = 1;
     bool models_from_flags = false, peers_from_flags = false;
-    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:TG:S:P:p:M:C:", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:d:m:H:t:k:x:l:g:TG:S:P:p:M:C:I", opts, NULL)) != -1) {
         const char *key = NULL, *flag = NULL;
         switch (ch) {
         case 'd': key = "node.data_dir", flag = "--data-dir"; break;
@@ -737,6 +730,7 @@ node_run(int argc, char **argv)
         case 'p': key = "provider.price", flag = "--price"; break;
         case 'M': key = "requester.max_price", flag = "--max-price"; break;
         case 'C': key = "requester.chunk_tokens", flag = "--chunk-tokens"; break;
+        case 'I': key = "provider.int8_head", flag = "--int8-head", optarg = (char *)"true"; break;
         default: continue;
         }
         if (ch == 'm' && !models_from_flags)
@@ -789,8 +783,12 @@ node_run(int argc, char **argv)
     app.started_ms = aria_mono_ms();
     app.started_wall_ms = aria_wall_ms();
     if (app.cfg.n_models > 0) {
-        node_worker_opts wo = {app.cfg.models[0], app.cfg.capacity > 0 ? app.cfg.capacity : 1,
-                               app.cfg.threads, (uint32_t)app.cfg.ctx_len, 0};
+        node_worker_opts wo = {app.cfg.models[0],
+                               app.cfg.capacity > 0 ? app.cfg.capacity : 1,
+                               app.cfg.threads,
+                               (uint32_t)app.cfg.ctx_len,
+                               0,
+                               app.cfg.int8_head};
         if (node_worker_open(&wo, &app.w)) {
             int rc = cli_fail(ARIA_EINVAL, app.cfg.models[0]);
             ledger_close(app.led);

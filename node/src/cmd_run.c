@@ -140,6 +140,7 @@ cmd_run(int argc, char **argv)
     size_t n_stops = 0;
     int64_t n_predict = 128, threads = 1, ctx = 0;
     bool chat = false, ids = false, verbose = false, ignore_eos = false, seed_set = false;
+    bool int8_head = false;
     kern_kv_type kv = KERN_KV_F16;
     kern_gen_params gp;
     memset(&gp, 0, sizeof gp);
@@ -194,6 +195,8 @@ cmd_run(int argc, char **argv)
             PARSE_I(1, 256, "--threads", threads);
         } else if (strcmp(a, "-c") == 0 || strcmp(a, "--ctx") == 0) {
             PARSE_I(1, 1 << 22, "--ctx", ctx);
+        } else if (strcmp(a, "--int8-head") == 0) {
+            int8_head = true;
         } else if (strcmp(a, "--kv") == 0) {
             NEED_VAL if (strcmp(val, "f16") == 0) kv = KERN_KV_F16;
             else if (strcmp(val, "f32") == 0) kv = KERN_KV_F32;
@@ -247,7 +250,7 @@ cmd_run(int argc, char **argv)
     aria_buf_init(&chat_text, 0);
     int rc, ret = 1;
     long rss_start_kb = proc_status_kb("VmRSS:");
-    kern_model_opts mo = {.no_tokenizer = false};
+    kern_model_opts mo = {.no_tokenizer = false, .int8_head = int8_head};
     if ((rc = kern_model_load(model_path, &mo, &m)) < 0) {
         ret = cli_fail(rc, "loading the model");
         goto out;

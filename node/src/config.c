@@ -72,6 +72,7 @@ static const keydef keys[] = {
     {"provider.price", K_U64, offsetof(node_config, price_micro), 1000000000, 0},
     {"provider.capacity", K_INT, offsetof(node_config, capacity), 256, 0},
     {"provider.threads", K_INT, offsetof(node_config, threads), 256, 1},
+    {"provider.int8_head", K_BOOL, offsetof(node_config, int8_head), 0, 0},
     {"provider.ctx", K_INT, offsetof(node_config, ctx_len), 1 << 20, 16},
     {"requester.max_price", K_U64, offsetof(node_config, max_price_micro), 1000000000, 0},
     {"requester.chunk_tokens", K_INT, offsetof(node_config, chunk_tokens), 1024, 1},

@@ -32,6 +32,7 @@ typedef struct node_config {
     int threads;              /* inference threads */
     int ctx_len;              /* context length per job */
     bool testnet;             /* tart addresses, unencrypted keystore allowed */
+    bool int8_head;           /* provider.int8_head: int8 copy of a float LM head */
     aria_log_level log_level;
     uint64_t ledger_map_mib; /* LMDB map size */
     uint64_t http_body_max;  /* request body limit in bytes */

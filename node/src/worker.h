@@ -23,6 +23,7 @@ typedef struct node_worker_opts {
     int threads;      /* kernel threads per job (>= 1) */
     uint32_t ctx_len; /* context per job */
     int queue_max;    /* queued jobs beyond those running */
+    bool int8_head;   /* run a float LM head as its int8 copy (kern_model_opts) */
 } node_worker_opts;
 
 typedef struct node_worker_stats {

@@ -26,7 +26,8 @@ Test(config, file_sets_every_kind_of_key)
     char *p = write_tmp("[node]\ndata_dir = /tmp/x\ntestnet = true\nlog_level = debug\n"
                         "[gossip]\npeer = tcp://127.0.0.1:1\npeer = tcp://127.0.0.1:2\n"
                         "[http]\nlisten = 127.0.0.1:0\n"
-                        "[provider]\nmodel = /m.gguf\nprice = 7\ncapacity = 3\nthreads = 2\n");
+                        "[provider]\nmodel = /m.gguf\nprice = 7\ncapacity = 3\nthreads = 2\n"
+                        "int8_head = true\n");
     cr_assert_eq(node_config_load_file(&c, p), 0, "%s", aria_err_msg());
     unlink(p);
     cr_assert_str_eq(c.data_dir, "/tmp/x");
@@ -38,6 +39,7 @@ Test(config, file_sets_every_kind_of_key)
     cr_assert_eq(c.n_models, 1);
     cr_assert_eq(c.price_micro, 7);
     cr_assert_eq(c.capacity, 3);
+    cr_assert(c.int8_head);
 }
 
 Test(config, unknown_key_names_file_and_line)
