@@ -31,7 +31,10 @@
  *            signed entry rejected at the chain's next position (a fork witness)
  *   rjob, rprov, rreq (dupsort) job id / provider / requester -> entry id
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,8 +374,93 @@ mkdir_p(const char *dir)
     return 0;
 }
 
+static int ledger_open_env(const char *dir, const ledger_genesis *genesis, const ledger_options *o,
+                           ledger **out);
+
+/* Remove DIR/.create-* left by a creator that died (they never held a
+ * ledger anyone acknowledged anything from). */
+static void
+remove_stale_creates(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, ".create-", 8) != 0)
+            continue;
+        char p[PATH_MAX];
+        const char *files[] = {"data.mdb", "lock.mdb"};
+        for (size_t i = 0; i < 2; i++) {
+            aria_snprintf(p, sizeof p, "%s/%s/%s", dir, de->d_name, files[i]);
+            (void)unlink(p);
+        }
+        aria_snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        (void)rmdir(p);
+    }
+    closedir(d);
+}
+
+/* A new ledger appears atomically: it is built and committed in
+ * DIR/.create-PID, then its data file is hard-linked to DIR/data.mdb (link
+ * fails if another creator won) and the directory synced. A writer killed
+ * while creating leaves no half-made data.mdb behind (LMDB writes its meta
+ * pages at creation, and a file cut short there does not open again). */
+static int
+create_atomically(const char *dir, const ledger_genesis *genesis, const ledger_options *o)
+{
+    char tmp[PATH_MAX], src[PATH_MAX], dst[PATH_MAX], lock[PATH_MAX];
+    aria_snprintf(tmp, sizeof tmp, "%s/.create-%ld", dir, (long)getpid());
+    aria_snprintf(src, sizeof src, "%s/data.mdb", tmp);
+    aria_snprintf(lock, sizeof lock, "%s/lock.mdb", tmp);
+    aria_snprintf(dst, sizeof dst, "%s/data.mdb", dir);
+    (void)unlink(src);
+    (void)unlink(lock);
+    ledger *t = NULL;
+    int rc = ledger_open_env(tmp, genesis, o, &t);
+    ledger_close(t);
+    if (!rc && link(src, dst) != 0 && errno != EEXIST)
+        rc = aria_errf(ARIA_EIO, "ledger: cannot create %s: %s", dst, strerror(errno));
+    if (!rc) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
+        }
+    }
+    (void)unlink(src);
+    (void)unlink(lock);
+    (void)rmdir(tmp);
+    return rc;
+}
+
 int
 ledger_open(const char *dir, const ledger_genesis *genesis, const ledger_options *o, ledger **out)
+{
+    *out = NULL;
+    if (mkdir_p(dir) != 0)
+        return aria_errf(ARIA_EIO, "ledger: cannot create directory %s: %s", dir, strerror(errno));
+    char data[PATH_MAX];
+    aria_snprintf(data, sizeof data, "%s/data.mdb", dir);
+    struct stat st;
+    if (stat(data, &st) != 0) {
+        if (errno != ENOENT)
+            return aria_errf(ARIA_EIO, "ledger: cannot read %s: %s", data, strerror(errno));
+        if (!genesis)
+            return aria_errf(ARIA_EINVAL,
+                             "ledger: %s is not initialised; a genesis file is needed to create it",
+                             dir);
+        remove_stale_creates(dir);
+        int rc = create_atomically(dir, genesis, o);
+        if (rc)
+            return rc;
+    }
+    return ledger_open_env(dir, genesis, o, out);
+}
+
+static int
+ledger_open_env(const char *dir, const ledger_genesis *genesis, const ledger_options *o,
+                ledger **out)
 {
     *out = NULL;
     ledger *l = aria_calloc(1, sizeof *l);
