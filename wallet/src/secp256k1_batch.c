@@ -120,55 +120,74 @@ wallet__fe_equal(const wallet__fe *a, const wallet__fe *b)
     return memcmp(x.v, y.v, sizeof x.v) == 0;
 }
 
+/* t += x (x < 2^64) over four limbs; returns the carry out */
+static inline uint64_t
+add4_small(uint64_t t[4], uint64_t x)
+{
+    u128 acc = (u128)t[0] + x;
+    t[0] = (uint64_t)acc;
+    acc = (acc >> 64) + t[1];
+    t[1] = (uint64_t)acc;
+    acc = (acc >> 64) + t[2];
+    t[2] = (uint64_t)acc;
+    acc = (acc >> 64) + t[3];
+    t[3] = (uint64_t)acc;
+    return (uint64_t)(acc >> 64);
+}
+
 void
 wallet__fe_add(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    u128 acc = 0;
     uint64_t t[4];
-    for (int i = 0; i < 4; i++) {
-        acc += (u128)a->v[i] + b->v[i];
-        t[i] = (uint64_t)acc;
-        acc >>= 64;
-    }
+    u128 acc = (u128)a->v[0] + b->v[0];
+    t[0] = (uint64_t)acc;
+    acc = (acc >> 64) + a->v[1] + b->v[1];
+    t[1] = (uint64_t)acc;
+    acc = (acc >> 64) + a->v[2] + b->v[2];
+    t[2] = (uint64_t)acc;
+    acc = (acc >> 64) + a->v[3] + b->v[3];
+    t[3] = (uint64_t)acc;
     /* a carry out is 2^256 == FE_C (mod p); adding it can carry once more,
      * and then the low part is below FE_C, so the second add cannot. */
-    uint64_t c = (uint64_t)acc;
-    while (c) {
-        acc = (u128)t[0] + FE_C;
-        t[0] = (uint64_t)acc;
-        acc >>= 64;
-        for (int i = 1; i < 4; i++) {
-            acc += t[i];
-            t[i] = (uint64_t)acc;
-            acc >>= 64;
-        }
-        c = (uint64_t)acc;
-    }
+    uint64_t c = (uint64_t)(acc >> 64);
+    c = add4_small(t, FE_C & (0 - c));
+    t[0] += FE_C & (0 - c);
     memcpy(r->v, t, sizeof t);
 }
 
 void
 wallet__fe_sub(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    uint64_t t[4], borrow = 0;
-    for (int i = 0; i < 4; i++) {
-        u128 d = (u128)a->v[i] - b->v[i] - borrow;
-        t[i] = (uint64_t)d;
-        borrow = (uint64_t)(d >> 64) & 1;
-    }
+    /* borrows as the top bit of a 128-bit difference: no branches (the
+     * borrow is a coin flip, so a branch would mispredict half the time) */
+    u128 d;
+    uint64_t t0, t1, t2, t3, bw;
+    d = (u128)a->v[0] - b->v[0];
+    t0 = (uint64_t)d;
+    d = (u128)a->v[1] - b->v[1] - (uint64_t)(d >> 127);
+    t1 = (uint64_t)d;
+    d = (u128)a->v[2] - b->v[2] - (uint64_t)(d >> 127);
+    t2 = (uint64_t)d;
+    d = (u128)a->v[3] - b->v[3] - (uint64_t)(d >> 127);
+    t3 = (uint64_t)d;
+    bw = (uint64_t)(d >> 127);
     /* a borrow added 2^256 == FE_C (mod p): take FE_C off again; if that
-     * borrows, 2^256 came back and one more FE_C goes (that cannot borrow). */
-    while (borrow) {
-        u128 d = (u128)t[0] - FE_C;
-        t[0] = (uint64_t)d;
-        borrow = (uint64_t)(d >> 64) & 1;
-        for (int i = 1; i < 4; i++) {
-            d = (u128)t[i] - borrow;
-            t[i] = (uint64_t)d;
-            borrow = (uint64_t)(d >> 64) & 1;
-        }
-    }
-    memcpy(r->v, t, sizeof t);
+     * borrows, 2^256 came back and one more FE_C goes (that cannot borrow:
+     * the value is then at least 2^256 - FE_C). */
+    d = (u128)t0 - (FE_C & (0 - bw));
+    t0 = (uint64_t)d;
+    d = (u128)t1 - (uint64_t)(d >> 127);
+    t1 = (uint64_t)d;
+    d = (u128)t2 - (uint64_t)(d >> 127);
+    t2 = (uint64_t)d;
+    d = (u128)t3 - (uint64_t)(d >> 127);
+    t3 = (uint64_t)d;
+    bw = (uint64_t)(d >> 127);
+    t0 -= FE_C & (0 - bw);
+    r->v[0] = t0;
+    r->v[1] = t1;
+    r->v[2] = t2;
+    r->v[3] = t3;
 }
 
 static void
@@ -178,82 +197,125 @@ fe_neg(wallet__fe *r, const wallet__fe *a)
     wallet__fe_sub(r, &zero, a);
 }
 
-/* r = t[0..4) + t[4..8) * 2^256, reduced below 2^256 (mod p). */
-static void
+/* r = t[0..4) + t[4..8) * 2^256, reduced below 2^256 (mod p), using
+ * 2^256 == FE_C. */
+static inline void
 fe_reduce512(wallet__fe *r, const uint64_t t[8])
 {
-    uint64_t l[4];
-    u128 acc = 0;
-    for (int i = 0; i < 4; i++) {
-        acc += (u128)t[4 + i] * FE_C + t[i];
-        l[i] = (uint64_t)acc;
-        acc >>= 64;
-    }
-    /* acc < 2^34: fold it the same way */
-    uint64_t top = (uint64_t)acc;
-    acc = (u128)top * FE_C + l[0];
-    l[0] = (uint64_t)acc;
-    acc >>= 64;
-    for (int i = 1; i < 4; i++) {
-        acc += l[i];
-        l[i] = (uint64_t)acc;
-        acc >>= 64;
-    }
-    if (acc) {
-        /* wrapped: the low part is now below 2^35, adding FE_C cannot carry */
-        l[0] += FE_C;
-    }
-    memcpy(r->v, l, sizeof l);
+    u128 acc;
+    uint64_t l0, l1, l2, l3, top;
+    acc = (u128)t[4] * FE_C + t[0];
+    l0 = (uint64_t)acc;
+    acc = (acc >> 64) + (u128)t[5] * FE_C + t[1];
+    l1 = (uint64_t)acc;
+    acc = (acc >> 64) + (u128)t[6] * FE_C + t[2];
+    l2 = (uint64_t)acc;
+    acc = (acc >> 64) + (u128)t[7] * FE_C + t[3];
+    l3 = (uint64_t)acc;
+    top = (uint64_t)(acc >> 64); /* < 2^34 */
+    acc = (u128)top * FE_C + l0;
+    l0 = (uint64_t)acc;
+    acc = (acc >> 64) + l1;
+    l1 = (uint64_t)acc;
+    acc = (acc >> 64) + l2;
+    l2 = (uint64_t)acc;
+    acc = (acc >> 64) + l3;
+    l3 = (uint64_t)acc;
+    /* wrapped past 2^256: the low part is now below 2^35, so adding FE_C
+     * for the lost 2^256 cannot carry */
+    l0 += (uint64_t)(acc >> 64) * FE_C;
+    r->v[0] = l0;
+    r->v[1] = l1;
+    r->v[2] = l2;
+    r->v[3] = l3;
 }
+
+/* Column-wise (Comba) products into a three-word accumulator c0 c1 c2. */
+#define MULADD(a, b)                                                                               \
+    do {                                                                                           \
+        u128 m_ = (u128)(a) * (b);                                                                 \
+        uint64_t lo_ = (uint64_t)m_, hi_ = (uint64_t)(m_ >> 64);                                   \
+        c0 += lo_;                                                                                 \
+        hi_ += c0 < lo_;                                                                           \
+        c1 += hi_;                                                                                 \
+        c2 += c1 < hi_;                                                                            \
+    } while (0)
+/* the same product twice (squaring's cross terms) */
+#define MULADD2(a, b)                                                                              \
+    do {                                                                                           \
+        u128 m_ = (u128)(a) * (b);                                                                 \
+        uint64_t lo_ = (uint64_t)m_, hi_ = (uint64_t)(m_ >> 64);                                   \
+        c2 += hi_ >> 63;                                                                           \
+        hi_ = hi_ << 1 | lo_ >> 63;                                                                \
+        lo_ <<= 1;                                                                                 \
+        c0 += lo_;                                                                                 \
+        hi_ += c0 < lo_;                                                                           \
+        c1 += hi_;                                                                                 \
+        c2 += c1 < hi_;                                                                            \
+    } while (0)
+#define COLUMN(k)                                                                                  \
+    do {                                                                                           \
+        t[k] = c0;                                                                                 \
+        c0 = c1;                                                                                   \
+        c1 = c2;                                                                                   \
+        c2 = 0;                                                                                    \
+    } while (0)
 
 void
 wallet__fe_mul(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    uint64_t t[8] = {0};
-    for (int i = 0; i < 4; i++) {
-        uint64_t carry = 0;
-        for (int j = 0; j < 4; j++) {
-            u128 x = (u128)a->v[i] * b->v[j] + t[i + j] + carry;
-            t[i + j] = (uint64_t)x;
-            carry = (uint64_t)(x >> 64);
-        }
-        t[i + 4] = carry;
-    }
+    const uint64_t *x = a->v, *y = b->v;
+    uint64_t t[8], c0 = 0, c1 = 0, c2 = 0;
+    MULADD(x[0], y[0]);
+    COLUMN(0);
+    MULADD(x[0], y[1]);
+    MULADD(x[1], y[0]);
+    COLUMN(1);
+    MULADD(x[0], y[2]);
+    MULADD(x[1], y[1]);
+    MULADD(x[2], y[0]);
+    COLUMN(2);
+    MULADD(x[0], y[3]);
+    MULADD(x[1], y[2]);
+    MULADD(x[2], y[1]);
+    MULADD(x[3], y[0]);
+    COLUMN(3);
+    MULADD(x[1], y[3]);
+    MULADD(x[2], y[2]);
+    MULADD(x[3], y[1]);
+    COLUMN(4);
+    MULADD(x[2], y[3]);
+    MULADD(x[3], y[2]);
+    COLUMN(5);
+    MULADD(x[3], y[3]);
+    COLUMN(6);
+    t[7] = c0;
     fe_reduce512(r, t);
 }
 
 void
 wallet__fe_sqr(wallet__fe *r, const wallet__fe *a)
 {
-    /* cross products once, doubled, plus the squares: 10 multiplications
-     * instead of 16 */
     const uint64_t *x = a->v;
-    uint64_t t[8] = {0};
-    for (int i = 0; i < 3; i++) {
-        uint64_t carry = 0;
-        for (int j = i + 1; j < 4; j++) {
-            u128 p = (u128)x[i] * x[j] + t[i + j] + carry;
-            t[i + j] = (uint64_t)p;
-            carry = (uint64_t)(p >> 64);
-        }
-        t[i + 4] = carry;
-    }
-    /* double */
-    t[7] = t[6] >> 63;
-    for (int i = 6; i > 0; i--)
-        t[i] = t[i] << 1 | t[i - 1] >> 63;
-    t[0] <<= 1;
-    /* add the squares */
-    u128 acc = 0;
-    for (int i = 0; i < 4; i++) {
-        u128 sq = (u128)x[i] * x[i];
-        acc += (u128)t[2 * i] + (uint64_t)sq;
-        t[2 * i] = (uint64_t)acc;
-        acc >>= 64;
-        acc += (u128)t[2 * i + 1] + (uint64_t)(sq >> 64);
-        t[2 * i + 1] = (uint64_t)acc;
-        acc >>= 64;
-    }
+    uint64_t t[8], c0 = 0, c1 = 0, c2 = 0;
+    MULADD(x[0], x[0]);
+    COLUMN(0);
+    MULADD2(x[0], x[1]);
+    COLUMN(1);
+    MULADD2(x[0], x[2]);
+    MULADD(x[1], x[1]);
+    COLUMN(2);
+    MULADD2(x[0], x[3]);
+    MULADD2(x[1], x[2]);
+    COLUMN(3);
+    MULADD2(x[1], x[3]);
+    MULADD(x[2], x[2]);
+    COLUMN(4);
+    MULADD2(x[2], x[3]);
+    COLUMN(5);
+    MULADD(x[3], x[3]);
+    COLUMN(6);
+    t[7] = c0;
     fe_reduce512(r, t);
 }
 
