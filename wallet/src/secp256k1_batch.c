@@ -27,8 +27,6 @@ __extension__ typedef unsigned __int128 u128;
 /* 2^256 mod p */
 #define FE_C 0x1000003D1ULL
 
-static const wallet__fe FE_P = {
-    {0xFFFFFFFEFFFFFC2FULL, 0xFFFFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFFFFULL}};
 static const wallet__sc SC_N = {
     {0xBFD25E8CD0364141ULL, 0xBAAEDCE6AF48A03BULL, 0xFFFFFFFFFFFFFFFEULL, 0xFFFFFFFFFFFFFFFFULL}};
 /* 2^256 - n (129 bits) */
@@ -79,19 +77,84 @@ sub4(uint64_t *r, const uint64_t *m)
     }
 }
 
+/*
+ * Field elements are five 52-bit limbs (the top one 48 bits when
+ * normalised): sums and differences need no carries, and products of
+ * limbs below 2^53 summed five at a time fit in 128 bits. Every function
+ * returns limbs 0, 2, 3 below 2^52, limb 1 below 2^53 and limb 4 below
+ * 2^48 ("weakly normalised": the value is below 2^257 but maybe >= p), and
+ * accepts any such input; only fe_normalize gives the unique form.
+ */
+#define M52 0xFFFFFFFFFFFFFULL
+#define M48 0xFFFFFFFFFFFFULL
+/* p in limbs, and 2p: fe_sub adds 2p so no limb of a weakly normalised b
+ * can underflow */
+#define P0 0xFFFFEFFFFFC2FULL
+#define P1 M52
+#define P4 M48
+
+/* Carry every limb into the next and fold bits above 2^256 back in with
+ * 2^256 == FE_C; input limbs below 2^63. */
+static inline void
+fe_weak(wallet__fe *r)
+{
+    uint64_t t0 = r->v[0], t1 = r->v[1], t2 = r->v[2], t3 = r->v[3], t4 = r->v[4];
+    t1 += t0 >> 52;
+    t0 &= M52;
+    t2 += t1 >> 52;
+    t1 &= M52;
+    t3 += t2 >> 52;
+    t2 &= M52;
+    t4 += t3 >> 52;
+    t3 &= M52;
+    t0 += (t4 >> 48) * FE_C;
+    t4 &= M48;
+    t1 += t0 >> 52;
+    t0 &= M52;
+    r->v[0] = t0;
+    r->v[1] = t1;
+    r->v[2] = t2;
+    r->v[3] = t3;
+    r->v[4] = t4;
+}
+
 static void
 fe_normalize(wallet__fe *r)
 {
-    if (geq4(r->v, FE_P.v))
-        sub4(r->v, FE_P.v);
+    uint64_t *t = r->v, top;
+    do { /* full carries until nothing is left above 2^256 */
+        t[1] += t[0] >> 52;
+        t[0] &= M52;
+        t[2] += t[1] >> 52;
+        t[1] &= M52;
+        t[3] += t[2] >> 52;
+        t[2] &= M52;
+        t[4] += t[3] >> 52;
+        t[3] &= M52;
+        top = t[4] >> 48;
+        t[4] &= M48;
+        t[0] += top * FE_C;
+    } while (top);
+    /* canonical limbs, value < 2^256 < 2p: subtract p once if needed */
+    if (t[4] == M48 && t[3] == M52 && t[2] == M52 && t[1] == M52 && t[0] >= P0) {
+        t[0] -= P0;
+        t[1] = t[2] = t[3] = t[4] = 0;
+    }
 }
 
 int
 wallet__fe_set_b32(wallet__fe *r, const uint8_t b[32])
 {
+    uint64_t w[4];
     for (int i = 0; i < 4; i++)
-        r->v[i] = load_be64(b + 8 * (3 - i));
-    return !geq4(r->v, FE_P.v);
+        w[i] = load_be64(b + 8 * (3 - i));
+    r->v[0] = w[0] & M52;
+    r->v[1] = (w[0] >> 52 | w[1] << 12) & M52;
+    r->v[2] = (w[1] >> 40 | w[2] << 24) & M52;
+    r->v[3] = (w[2] >> 28 | w[3] << 36) & M52;
+    r->v[4] = w[3] >> 16;
+    const uint64_t *t = r->v;
+    return !(t[4] == M48 && t[3] == M52 && t[2] == M52 && t[1] == M52 && t[0] >= P0);
 }
 
 void
@@ -99,8 +162,13 @@ wallet__fe_get_b32(uint8_t b[32], const wallet__fe *a)
 {
     wallet__fe t = *a;
     fe_normalize(&t);
+    uint64_t w[4];
+    w[0] = t.v[0] | t.v[1] << 52;
+    w[1] = t.v[1] >> 12 | t.v[2] << 40;
+    w[2] = t.v[2] >> 24 | t.v[3] << 28;
+    w[3] = t.v[3] >> 36 | t.v[4] << 16;
     for (int i = 0; i < 4; i++)
-        store_be64(b + 8 * (3 - i), t.v[i]);
+        store_be64(b + 8 * (3 - i), w[i]);
 }
 
 static int
@@ -108,7 +176,7 @@ fe_is_zero(const wallet__fe *a)
 {
     wallet__fe t = *a;
     fe_normalize(&t);
-    return (t.v[0] | t.v[1] | t.v[2] | t.v[3]) == 0;
+    return (t.v[0] | t.v[1] | t.v[2] | t.v[3] | t.v[4]) == 0;
 }
 
 int
@@ -120,203 +188,133 @@ wallet__fe_equal(const wallet__fe *a, const wallet__fe *b)
     return memcmp(x.v, y.v, sizeof x.v) == 0;
 }
 
-/* t += x (x < 2^64) over four limbs; returns the carry out */
-static inline uint64_t
-add4_small(uint64_t t[4], uint64_t x)
+static inline void
+fe_add(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    u128 acc = (u128)t[0] + x;
-    t[0] = (uint64_t)acc;
-    acc = (acc >> 64) + t[1];
-    t[1] = (uint64_t)acc;
-    acc = (acc >> 64) + t[2];
-    t[2] = (uint64_t)acc;
-    acc = (acc >> 64) + t[3];
-    t[3] = (uint64_t)acc;
-    return (uint64_t)(acc >> 64);
+    for (int i = 0; i < 5; i++)
+        r->v[i] = a->v[i] + b->v[i];
+    fe_weak(r);
 }
 
 void
 wallet__fe_add(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    uint64_t t[4];
-    u128 acc = (u128)a->v[0] + b->v[0];
-    t[0] = (uint64_t)acc;
-    acc = (acc >> 64) + a->v[1] + b->v[1];
-    t[1] = (uint64_t)acc;
-    acc = (acc >> 64) + a->v[2] + b->v[2];
-    t[2] = (uint64_t)acc;
-    acc = (acc >> 64) + a->v[3] + b->v[3];
-    t[3] = (uint64_t)acc;
-    /* a carry out is 2^256 == FE_C (mod p); adding it can carry once more,
-     * and then the low part is below FE_C, so the second add cannot. */
-    uint64_t c = (uint64_t)(acc >> 64);
-    c = add4_small(t, FE_C & (0 - c));
-    t[0] += FE_C & (0 - c);
-    memcpy(r->v, t, sizeof t);
+    fe_add(r, a, b);
+}
+
+static inline void
+fe_sub(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
+{
+    /* a + 2p - b: 2p's limbs exceed any weakly normalised limb */
+    r->v[0] = a->v[0] + 2 * P0 - b->v[0];
+    r->v[1] = a->v[1] + 2 * P1 - b->v[1];
+    r->v[2] = a->v[2] + 2 * M52 - b->v[2];
+    r->v[3] = a->v[3] + 2 * M52 - b->v[3];
+    r->v[4] = a->v[4] + 2 * P4 - b->v[4];
+    fe_weak(r);
 }
 
 void
 wallet__fe_sub(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    /* borrows as the top bit of a 128-bit difference: no branches (the
-     * borrow is a coin flip, so a branch would mispredict half the time) */
-    u128 d;
-    uint64_t t0, t1, t2, t3, bw;
-    d = (u128)a->v[0] - b->v[0];
-    t0 = (uint64_t)d;
-    d = (u128)a->v[1] - b->v[1] - (uint64_t)(d >> 127);
-    t1 = (uint64_t)d;
-    d = (u128)a->v[2] - b->v[2] - (uint64_t)(d >> 127);
-    t2 = (uint64_t)d;
-    d = (u128)a->v[3] - b->v[3] - (uint64_t)(d >> 127);
-    t3 = (uint64_t)d;
-    bw = (uint64_t)(d >> 127);
-    /* a borrow added 2^256 == FE_C (mod p): take FE_C off again; if that
-     * borrows, 2^256 came back and one more FE_C goes (that cannot borrow:
-     * the value is then at least 2^256 - FE_C). */
-    d = (u128)t0 - (FE_C & (0 - bw));
-    t0 = (uint64_t)d;
-    d = (u128)t1 - (uint64_t)(d >> 127);
-    t1 = (uint64_t)d;
-    d = (u128)t2 - (uint64_t)(d >> 127);
-    t2 = (uint64_t)d;
-    d = (u128)t3 - (uint64_t)(d >> 127);
-    t3 = (uint64_t)d;
-    bw = (uint64_t)(d >> 127);
-    t0 -= FE_C & (0 - bw);
-    r->v[0] = t0;
-    r->v[1] = t1;
-    r->v[2] = t2;
-    r->v[3] = t3;
+    fe_sub(r, a, b);
 }
 
 static void
 fe_neg(wallet__fe *r, const wallet__fe *a)
 {
-    static const wallet__fe zero = {{0, 0, 0, 0}};
-    wallet__fe_sub(r, &zero, a);
+    static const wallet__fe zero = {{0, 0, 0, 0, 0}};
+    fe_sub(r, &zero, a);
 }
 
-/* r = t[0..4) + t[4..8) * 2^256, reduced below 2^256 (mod p), using
- * 2^256 == FE_C. */
+/* 2^260 mod p: the weight of column 5 relative to column 0 */
+#define FE_R 0x1000003D10ULL
+
+/* r from the nine 128-bit columns c[k] (weight 2^(52k)). */
 static inline void
-fe_reduce512(wallet__fe *r, const uint64_t t[8])
+fe_reduce_cols(wallet__fe *r, u128 c[9])
 {
-    u128 acc;
-    uint64_t l0, l1, l2, l3, top;
-    acc = (u128)t[4] * FE_C + t[0];
-    l0 = (uint64_t)acc;
-    acc = (acc >> 64) + (u128)t[5] * FE_C + t[1];
-    l1 = (uint64_t)acc;
-    acc = (acc >> 64) + (u128)t[6] * FE_C + t[2];
-    l2 = (uint64_t)acc;
-    acc = (acc >> 64) + (u128)t[7] * FE_C + t[3];
-    l3 = (uint64_t)acc;
-    top = (uint64_t)(acc >> 64); /* < 2^34 */
-    acc = (u128)top * FE_C + l0;
-    l0 = (uint64_t)acc;
-    acc = (acc >> 64) + l1;
-    l1 = (uint64_t)acc;
-    acc = (acc >> 64) + l2;
-    l2 = (uint64_t)acc;
-    acc = (acc >> 64) + l3;
-    l3 = (uint64_t)acc;
-    /* wrapped past 2^256: the low part is now below 2^35, so adding FE_C
-     * for the lost 2^256 cannot carry */
-    l0 += (uint64_t)(acc >> 64) * FE_C;
-    r->v[0] = l0;
-    r->v[1] = l1;
-    r->v[2] = l2;
-    r->v[3] = l3;
+    /* columns 5..8 into 52-bit limbs d5..d9 */
+    uint64_t d5 = (uint64_t)c[5] & M52;
+    c[6] += c[5] >> 52;
+    uint64_t d6 = (uint64_t)c[6] & M52;
+    c[7] += c[6] >> 52;
+    uint64_t d7 = (uint64_t)c[7] & M52;
+    c[8] += c[7] >> 52;
+    uint64_t d8 = (uint64_t)c[8] & M52;
+    uint64_t d9 = (uint64_t)(c[8] >> 52); /* < 2^58 */
+    /* fold: d(5+k) * 2^(52(5+k)) == d(5+k) * FE_R * 2^(52k) */
+    c[0] += (u128)d5 * FE_R;
+    c[1] += (u128)d6 * FE_R;
+    c[2] += (u128)d7 * FE_R;
+    c[3] += (u128)d8 * FE_R;
+    c[4] += (u128)d9 * FE_R;
+    uint64_t t0 = (uint64_t)c[0] & M52;
+    c[1] += c[0] >> 52;
+    uint64_t t1 = (uint64_t)c[1] & M52;
+    c[2] += c[1] >> 52;
+    uint64_t t2 = (uint64_t)c[2] & M52;
+    c[3] += c[2] >> 52;
+    uint64_t t3 = (uint64_t)c[3] & M52;
+    c[4] += c[3] >> 52;
+    uint64_t t4 = (uint64_t)c[4] & M48;
+    /* bits from 2^256 up: times FE_C into limb 0 */
+    u128 acc = (u128)(uint64_t)(c[4] >> 48) * FE_C + t0;
+    t0 = (uint64_t)acc & M52;
+    t1 += (uint64_t)(acc >> 52);
+    r->v[0] = t0;
+    r->v[1] = t1;
+    r->v[2] = t2;
+    r->v[3] = t3;
+    r->v[4] = t4;
 }
 
-/* Column-wise (Comba) products into a three-word accumulator c0 c1 c2. */
-#define MULADD(a, b)                                                                               \
-    do {                                                                                           \
-        u128 m_ = (u128)(a) * (b);                                                                 \
-        uint64_t lo_ = (uint64_t)m_, hi_ = (uint64_t)(m_ >> 64);                                   \
-        c0 += lo_;                                                                                 \
-        hi_ += c0 < lo_;                                                                           \
-        c1 += hi_;                                                                                 \
-        c2 += c1 < hi_;                                                                            \
-    } while (0)
-/* the same product twice (squaring's cross terms) */
-#define MULADD2(a, b)                                                                              \
-    do {                                                                                           \
-        u128 m_ = (u128)(a) * (b);                                                                 \
-        uint64_t lo_ = (uint64_t)m_, hi_ = (uint64_t)(m_ >> 64);                                   \
-        c2 += hi_ >> 63;                                                                           \
-        hi_ = hi_ << 1 | lo_ >> 63;                                                                \
-        lo_ <<= 1;                                                                                 \
-        c0 += lo_;                                                                                 \
-        hi_ += c0 < lo_;                                                                           \
-        c1 += hi_;                                                                                 \
-        c2 += c1 < hi_;                                                                            \
-    } while (0)
-#define COLUMN(k)                                                                                  \
-    do {                                                                                           \
-        t[k] = c0;                                                                                 \
-        c0 = c1;                                                                                   \
-        c1 = c2;                                                                                   \
-        c2 = 0;                                                                                    \
-    } while (0)
+static inline void
+fe_mul(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
+{
+    const uint64_t *x = a->v, *y = b->v;
+    u128 c[9];
+    c[0] = (u128)x[0] * y[0];
+    c[1] = (u128)x[0] * y[1] + (u128)x[1] * y[0];
+    c[2] = (u128)x[0] * y[2] + (u128)x[1] * y[1] + (u128)x[2] * y[0];
+    c[3] = (u128)x[0] * y[3] + (u128)x[1] * y[2] + (u128)x[2] * y[1] + (u128)x[3] * y[0];
+    c[4] = (u128)x[0] * y[4] + (u128)x[1] * y[3] + (u128)x[2] * y[2] + (u128)x[3] * y[1] +
+           (u128)x[4] * y[0];
+    c[5] = (u128)x[1] * y[4] + (u128)x[2] * y[3] + (u128)x[3] * y[2] + (u128)x[4] * y[1];
+    c[6] = (u128)x[2] * y[4] + (u128)x[3] * y[3] + (u128)x[4] * y[2];
+    c[7] = (u128)x[3] * y[4] + (u128)x[4] * y[3];
+    c[8] = (u128)x[4] * y[4];
+    fe_reduce_cols(r, c);
+}
+
+static inline void
+fe_sqr(wallet__fe *r, const wallet__fe *a)
+{
+    const uint64_t *x = a->v;
+    uint64_t d0 = 2 * x[0], d1 = 2 * x[1], d2 = 2 * x[2], d3 = 2 * x[3];
+    u128 c[9];
+    c[0] = (u128)x[0] * x[0];
+    c[1] = (u128)d0 * x[1];
+    c[2] = (u128)d0 * x[2] + (u128)x[1] * x[1];
+    c[3] = (u128)d0 * x[3] + (u128)d1 * x[2];
+    c[4] = (u128)d0 * x[4] + (u128)d1 * x[3] + (u128)x[2] * x[2];
+    c[5] = (u128)d1 * x[4] + (u128)d2 * x[3];
+    c[6] = (u128)d2 * x[4] + (u128)x[3] * x[3];
+    c[7] = (u128)d3 * x[4];
+    c[8] = (u128)x[4] * x[4];
+    fe_reduce_cols(r, c);
+}
 
 void
 wallet__fe_mul(wallet__fe *r, const wallet__fe *a, const wallet__fe *b)
 {
-    const uint64_t *x = a->v, *y = b->v;
-    uint64_t t[8], c0 = 0, c1 = 0, c2 = 0;
-    MULADD(x[0], y[0]);
-    COLUMN(0);
-    MULADD(x[0], y[1]);
-    MULADD(x[1], y[0]);
-    COLUMN(1);
-    MULADD(x[0], y[2]);
-    MULADD(x[1], y[1]);
-    MULADD(x[2], y[0]);
-    COLUMN(2);
-    MULADD(x[0], y[3]);
-    MULADD(x[1], y[2]);
-    MULADD(x[2], y[1]);
-    MULADD(x[3], y[0]);
-    COLUMN(3);
-    MULADD(x[1], y[3]);
-    MULADD(x[2], y[2]);
-    MULADD(x[3], y[1]);
-    COLUMN(4);
-    MULADD(x[2], y[3]);
-    MULADD(x[3], y[2]);
-    COLUMN(5);
-    MULADD(x[3], y[3]);
-    COLUMN(6);
-    t[7] = c0;
-    fe_reduce512(r, t);
+    fe_mul(r, a, b);
 }
 
 void
 wallet__fe_sqr(wallet__fe *r, const wallet__fe *a)
 {
-    const uint64_t *x = a->v;
-    uint64_t t[8], c0 = 0, c1 = 0, c2 = 0;
-    MULADD(x[0], x[0]);
-    COLUMN(0);
-    MULADD2(x[0], x[1]);
-    COLUMN(1);
-    MULADD2(x[0], x[2]);
-    MULADD(x[1], x[1]);
-    COLUMN(2);
-    MULADD2(x[0], x[3]);
-    MULADD2(x[1], x[2]);
-    COLUMN(3);
-    MULADD2(x[1], x[3]);
-    MULADD(x[2], x[2]);
-    COLUMN(4);
-    MULADD2(x[2], x[3]);
-    COLUMN(5);
-    MULADD(x[3], x[3]);
-    COLUMN(6);
-    t[7] = c0;
-    fe_reduce512(r, t);
+    fe_sqr(r, a);
 }
 
 static void
@@ -324,7 +322,7 @@ fe_sqr_n(wallet__fe *r, const wallet__fe *a, int n)
 {
     *r = *a;
     for (int i = 0; i < n; i++)
-        wallet__fe_sqr(r, r);
+        fe_sqr(r, r);
 }
 
 /* x^(2^k - 1) for the k the exponent chains need. Both exponents, (p+1)/4
@@ -338,28 +336,28 @@ fe_runs_compute(fe_runs *o, const wallet__fe *a)
 {
     wallet__fe x6, x9, x11, x44, x88, x176, x220, t;
     o->x1 = *a;
-    wallet__fe_sqr(&t, a);
-    wallet__fe_mul(&o->x2, &t, a);
-    wallet__fe_sqr(&t, &o->x2);
-    wallet__fe_mul(&o->x3, &t, a);
+    fe_sqr(&t, a);
+    fe_mul(&o->x2, &t, a);
+    fe_sqr(&t, &o->x2);
+    fe_mul(&o->x3, &t, a);
     fe_sqr_n(&t, &o->x3, 3);
-    wallet__fe_mul(&x6, &t, &o->x3);
+    fe_mul(&x6, &t, &o->x3);
     fe_sqr_n(&t, &x6, 3);
-    wallet__fe_mul(&x9, &t, &o->x3);
+    fe_mul(&x9, &t, &o->x3);
     fe_sqr_n(&t, &x9, 2);
-    wallet__fe_mul(&x11, &t, &o->x2);
+    fe_mul(&x11, &t, &o->x2);
     fe_sqr_n(&t, &x11, 11);
-    wallet__fe_mul(&o->x22, &t, &x11);
+    fe_mul(&o->x22, &t, &x11);
     fe_sqr_n(&t, &o->x22, 22);
-    wallet__fe_mul(&x44, &t, &o->x22);
+    fe_mul(&x44, &t, &o->x22);
     fe_sqr_n(&t, &x44, 44);
-    wallet__fe_mul(&x88, &t, &x44);
+    fe_mul(&x88, &t, &x44);
     fe_sqr_n(&t, &x88, 88);
-    wallet__fe_mul(&x176, &t, &x88);
+    fe_mul(&x176, &t, &x88);
     fe_sqr_n(&t, &x176, 44);
-    wallet__fe_mul(&x220, &t, &x44);
+    fe_mul(&x220, &t, &x44);
     fe_sqr_n(&t, &x220, 3);
-    wallet__fe_mul(&o->x223, &t, &o->x3);
+    fe_mul(&o->x223, &t, &o->x3);
 }
 
 int
@@ -370,11 +368,11 @@ wallet__fe_sqrt(wallet__fe *r, const wallet__fe *a)
     wallet__fe t, c;
     fe_runs_compute(&k, a);
     fe_sqr_n(&t, &k.x223, 23);
-    wallet__fe_mul(&t, &t, &k.x22);
+    fe_mul(&t, &t, &k.x22);
     fe_sqr_n(&t, &t, 6);
-    wallet__fe_mul(&t, &t, &k.x2);
+    fe_mul(&t, &t, &k.x2);
     fe_sqr_n(&t, &t, 2);
-    wallet__fe_sqr(&c, &t);
+    fe_sqr(&c, &t);
     *r = t;
     return wallet__fe_equal(&c, a);
 }
@@ -387,13 +385,13 @@ wallet__fe_inv(wallet__fe *r, const wallet__fe *a)
     wallet__fe t;
     fe_runs_compute(&k, a);
     fe_sqr_n(&t, &k.x223, 23);
-    wallet__fe_mul(&t, &t, &k.x22);
+    fe_mul(&t, &t, &k.x22);
     fe_sqr_n(&t, &t, 5);
-    wallet__fe_mul(&t, &t, &k.x1);
+    fe_mul(&t, &t, &k.x1);
     fe_sqr_n(&t, &t, 3);
-    wallet__fe_mul(&t, &t, &k.x2);
+    fe_mul(&t, &t, &k.x2);
     fe_sqr_n(&t, &t, 2);
-    wallet__fe_mul(r, &t, &k.x1);
+    fe_mul(r, &t, &k.x1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -527,9 +525,9 @@ wallet__ge_lift_x(wallet__ge *r, const uint8_t x[32])
     wallet__fe c, y;
     if (!wallet__fe_set_b32(&r->x, x))
         return 0;
-    wallet__fe_sqr(&c, &r->x);
-    wallet__fe_mul(&c, &c, &r->x);
-    wallet__fe_add(&c, &c, &seven);
+    fe_sqr(&c, &r->x);
+    fe_mul(&c, &c, &r->x);
+    fe_add(&c, &c, &seven);
     if (!wallet__fe_sqrt(&y, &c))
         return 0;
     fe_normalize(&y);
@@ -547,10 +545,10 @@ wallet__gej_to_affine(wallet__ge *r, const wallet__gej *a)
         return 0;
     wallet__fe zi, zi2, zi3;
     wallet__fe_inv(&zi, &a->z);
-    wallet__fe_sqr(&zi2, &zi);
-    wallet__fe_mul(&zi3, &zi2, &zi);
-    wallet__fe_mul(&r->x, &a->x, &zi2);
-    wallet__fe_mul(&r->y, &a->y, &zi3);
+    fe_sqr(&zi2, &zi);
+    fe_mul(&zi3, &zi2, &zi);
+    fe_mul(&r->x, &a->x, &zi2);
+    fe_mul(&r->y, &a->y, &zi3);
     fe_normalize(&r->x);
     fe_normalize(&r->y);
     return 1;
@@ -566,25 +564,25 @@ wallet__gej_double(wallet__gej *r, const wallet__gej *a)
         return;
     }
     wallet__fe yy, s, m, t, x3, y3, z3;
-    wallet__fe_sqr(&yy, &a->y);
-    wallet__fe_mul(&s, &a->x, &yy);
-    wallet__fe_add(&s, &s, &s);
-    wallet__fe_add(&s, &s, &s);
-    wallet__fe_sqr(&m, &a->x);
-    wallet__fe_add(&t, &m, &m);
-    wallet__fe_add(&m, &t, &m);
-    wallet__fe_sqr(&x3, &m);
-    wallet__fe_sub(&x3, &x3, &s);
-    wallet__fe_sub(&x3, &x3, &s);
-    wallet__fe_sub(&t, &s, &x3);
-    wallet__fe_mul(&y3, &m, &t);
-    wallet__fe_sqr(&t, &yy); /* Y^4 */
-    wallet__fe_add(&t, &t, &t);
-    wallet__fe_add(&t, &t, &t);
-    wallet__fe_add(&t, &t, &t);
-    wallet__fe_sub(&y3, &y3, &t);
-    wallet__fe_mul(&z3, &a->y, &a->z);
-    wallet__fe_add(&z3, &z3, &z3);
+    fe_sqr(&yy, &a->y);
+    fe_mul(&s, &a->x, &yy);
+    fe_add(&s, &s, &s);
+    fe_add(&s, &s, &s);
+    fe_sqr(&m, &a->x);
+    fe_add(&t, &m, &m);
+    fe_add(&m, &t, &m);
+    fe_sqr(&x3, &m);
+    fe_sub(&x3, &x3, &s);
+    fe_sub(&x3, &x3, &s);
+    fe_sub(&t, &s, &x3);
+    fe_mul(&y3, &m, &t);
+    fe_sqr(&t, &yy); /* Y^4 */
+    fe_add(&t, &t, &t);
+    fe_add(&t, &t, &t);
+    fe_add(&t, &t, &t);
+    fe_sub(&y3, &y3, &t);
+    fe_mul(&z3, &a->y, &a->z);
+    fe_add(&z3, &z3, &z3);
     r->x = x3;
     r->y = y3;
     r->z = z3;
@@ -598,8 +596,8 @@ gej_add_tail(wallet__gej *r, const wallet__gej *a, const wallet__fe *u1, const w
              const wallet__fe *u2, const wallet__fe *s2, const wallet__fe *zz)
 {
     wallet__fe h, rr, h2, h3, v, x3, y3, t;
-    wallet__fe_sub(&h, u2, u1);
-    wallet__fe_sub(&rr, s2, s1);
+    fe_sub(&h, u2, u1);
+    fe_sub(&rr, s2, s1);
     if (fe_is_zero(&h)) {
         if (fe_is_zero(&rr)) {
             wallet__gej_double(r, a); /* the same point */
@@ -608,18 +606,18 @@ gej_add_tail(wallet__gej *r, const wallet__gej *a, const wallet__fe *u1, const w
         }
         return;
     }
-    wallet__fe_sqr(&h2, &h);
-    wallet__fe_mul(&h3, &h2, &h);
-    wallet__fe_mul(&v, u1, &h2);
-    wallet__fe_sqr(&x3, &rr);
-    wallet__fe_sub(&x3, &x3, &h3);
-    wallet__fe_sub(&x3, &x3, &v);
-    wallet__fe_sub(&x3, &x3, &v);
-    wallet__fe_sub(&t, &v, &x3);
-    wallet__fe_mul(&y3, &rr, &t);
-    wallet__fe_mul(&t, s1, &h3);
-    wallet__fe_sub(&y3, &y3, &t);
-    wallet__fe_mul(&r->z, zz, &h);
+    fe_sqr(&h2, &h);
+    fe_mul(&h3, &h2, &h);
+    fe_mul(&v, u1, &h2);
+    fe_sqr(&x3, &rr);
+    fe_sub(&x3, &x3, &h3);
+    fe_sub(&x3, &x3, &v);
+    fe_sub(&x3, &x3, &v);
+    fe_sub(&t, &v, &x3);
+    fe_mul(&y3, &rr, &t);
+    fe_mul(&t, s1, &h3);
+    fe_sub(&y3, &y3, &t);
+    fe_mul(&r->z, zz, &h);
     r->x = x3;
     r->y = y3;
     r->inf = 0;
@@ -637,10 +635,10 @@ wallet__gej_add_ge(wallet__gej *r, const wallet__gej *a, const wallet__ge *b)
     }
     /* U1 = X1, S1 = Y1, U2 = X2 Z1^2, S2 = Y2 Z1^3 */
     wallet__fe z2, u2, s2, u1 = a->x, s1 = a->y, z = a->z;
-    wallet__fe_sqr(&z2, &a->z);
-    wallet__fe_mul(&u2, &b->x, &z2);
-    wallet__fe_mul(&s2, &z2, &a->z);
-    wallet__fe_mul(&s2, &s2, &b->y);
+    fe_sqr(&z2, &a->z);
+    fe_mul(&u2, &b->x, &z2);
+    fe_mul(&s2, &z2, &a->z);
+    fe_mul(&s2, &s2, &b->y);
     gej_add_tail(r, a, &u1, &s1, &u2, &s2, &z);
 }
 
@@ -656,15 +654,15 @@ wallet__gej_add(wallet__gej *r, const wallet__gej *a, const wallet__gej *b)
         return;
     }
     wallet__fe z1s, z2s, u1, u2, s1, s2, zz;
-    wallet__fe_sqr(&z1s, &a->z);
-    wallet__fe_sqr(&z2s, &b->z);
-    wallet__fe_mul(&u1, &a->x, &z2s);
-    wallet__fe_mul(&u2, &b->x, &z1s);
-    wallet__fe_mul(&s1, &z2s, &b->z);
-    wallet__fe_mul(&s1, &s1, &a->y);
-    wallet__fe_mul(&s2, &z1s, &a->z);
-    wallet__fe_mul(&s2, &s2, &b->y);
-    wallet__fe_mul(&zz, &a->z, &b->z);
+    fe_sqr(&z1s, &a->z);
+    fe_sqr(&z2s, &b->z);
+    fe_mul(&u1, &a->x, &z2s);
+    fe_mul(&u2, &b->x, &z1s);
+    fe_mul(&s1, &z2s, &b->z);
+    fe_mul(&s1, &s1, &a->y);
+    fe_mul(&s2, &z1s, &a->z);
+    fe_mul(&s2, &s2, &b->y);
+    fe_mul(&zz, &a->z, &b->z);
     gej_add_tail(r, a, &u1, &s1, &u2, &s2, &zz);
 }
 

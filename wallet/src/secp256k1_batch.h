@@ -14,11 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Field element mod p = 2^256 - 2^32 - 977: four little-endian 64-bit limbs
- * holding any value < 2^256 congruent to the element (normalise before
- * comparing or serialising). */
+/* Field element mod p = 2^256 - 2^32 - 977: five little-endian 52-bit
+ * limbs (v[0] + v[1] 2^52 + ... + v[4] 2^208), weakly normalised: limbs
+ * 0, 2, 3 below 2^52, limb 1 below 2^53, limb 4 below 2^48; the value may
+ * be >= p (functions that compare or serialise normalise first). */
 typedef struct wallet__fe {
-    uint64_t v[4];
+    uint64_t v[5];
 } wallet__fe;
 
 /* Scalar mod n (the group order), always fully reduced (< n). */

@@ -312,8 +312,11 @@ Test(wallet_batch, field_inverse_and_sqrt, .init = setup, .fini = teardown)
         static const wallet__fe zero = {{0, 0, 0, 0}};
         cr_assert(wallet__fe_equal(&rt, &a) || wallet__fe_equal(&t, &zero));
     }
-    /* values >= p (not normalised) behave as their residue: (p + 1) * 1 = 1 */
-    wallet__fe big = {{0xFFFFFFFEFFFFFC30ULL, ~0ULL, ~0ULL, ~0ULL}}, t;
+    /* values >= p (weakly normalised, five 52-bit limbs) behave as their
+     * residue: (p + 1) * 1 = 1, (p + 1) + (p + 1) = 2 */
+    wallet__fe big = {{0xFFFFEFFFFFC30ULL, 0xFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFFULL,
+                       0xFFFFFFFFFFFFFULL, 0xFFFFFFFFFFFFULL}},
+               t;
     wallet__fe_mul(&t, &big, &one);
     cr_assert(wallet__fe_equal(&t, &one));
     wallet__fe_add(&t, &big, &big);
