@@ -72,14 +72,12 @@ void wallet__gej_add_ge(wallet__gej *r, const wallet__gej *a, const wallet__ge *
 void wallet__gej_add(wallet__gej *r, const wallet__gej *a, const wallet__gej *b);
 
 /* Multi-scalar multiplication sum(k[i] * p[i]) by Pippenger's bucket
- * method with signed digits. The first `nbig` points take full scalars
- * (< n); the others must have scalars < 2^127 (the batch randomizers), so
- * the windows above bit 127 only visit the first nbig points. `scratch`
- * holds wallet__msm_scratch_bytes(m) bytes. Returns 1 if the sum is the
- * point at infinity, else 0; *out (if not NULL) gets the sum. */
-size_t wallet__msm_scratch_bytes(size_t m);
-int wallet__msm(size_t m, size_t nbig, const wallet__ge *p, const wallet__sc *k, void *scratch,
-                wallet__gej *out);
+ * method with signed digits and affine buckets. The first `nbig` points
+ * take full scalars (< n); the others must have scalars < 2^127 (the batch
+ * randomizers), so the windows above bit 127 only visit the first nbig
+ * points. Returns 1 if the sum is the point at infinity, 0 if not,
+ * ARIA_ENOMEM without memory; *out (if not NULL) gets the sum. */
+int wallet__msm(size_t m, size_t nbig, const wallet__ge *p, const wallet__sc *k, wallet__gej *out);
 
 /* ---- the batch check ---- */
 typedef struct wallet__bv_item {
