@@ -615,9 +615,7 @@ break_item(pool_sig *b, size_t n, size_t j, int how)
     case BREAK_R_OTHER: /* a valid R of another signature */
         memcpy(s->sig, pool[rng_below(POOL_SIGS)].sig, 32);
         break;
-    case BREAK_MSG_LEN:
-        s->msg_len = s->msg_len ? s->msg_len - 1 : 1;
-        break;
+    case BREAK_MSG_LEN: s->msg_len = s->msg_len ? s->msg_len - 1 : 1; break;
     }
 }
 
@@ -745,8 +743,8 @@ Test(wallet_batch, public_api_matches_verify_parsed)
     wallet__batch_stats_reset();
     cr_assert_eq(wallet_verify_batch(N, it, ok), 2);
     for (int i = 0; i < N; i++) {
-        int want = wallet_verify_parsed(it[i].pk, it[i].purpose, it[i].msg, it[i].len,
-                                        it[i].sig) == 0;
+        int want =
+            wallet_verify_parsed(it[i].pk, it[i].purpose, it[i].msg, it[i].len, it[i].sig) == 0;
         cr_assert_eq(ok[i], want, "item %d", i);
     }
     cr_assert(!ok[7] && ok[11] && !ok[12]);
