@@ -104,8 +104,9 @@ typedef struct wallet_batch_item {
  * return 0 for items[i], else 0. Returns the number of items with
  * ok_out[i] == 0 (0: all valid); it cannot fail.
  *
- * With 4 or more items it checks one random linear combination of all of
- * them (BIP-340 batch verification, our own arithmetic: docs/wallet.md),
+ * With 4 or more items it checks one random linear combination of them
+ * (of each run of up to 2,048; BIP-340 batch verification with our own
+ * arithmetic: docs/wallet.md §2.1),
  * about 3 times cheaper per signature than one by one at 64 items or more.
  * If that combination does not hold, or memory for it cannot be had, every
  * item is checked by libsecp256k1 on its own, so the answers are always

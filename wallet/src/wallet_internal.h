@@ -55,8 +55,10 @@ typedef struct wallet_batch_stats {
 void wallet__batch_stats_get(wallet_batch_stats *out);
 void wallet__batch_stats_reset(void);
 
-/* Batches smaller than this go to libsecp256k1 one by one. */
+/* Batches smaller than this go to libsecp256k1 one by one; larger ones
+ * are verified in combinations of at most WALLET_BATCH_MAX items. */
 #define WALLET_BATCH_MIN 4
+#define WALLET_BATCH_MAX 2048
 
 /* Plain BIP-340 (messages of any length, untagged) through the batch
  * path, for the official vectors: pk32 need not be a valid key (the item

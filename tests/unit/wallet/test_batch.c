@@ -758,3 +758,49 @@ Test(wallet_batch, public_api_matches_verify_parsed)
     for (int k = 0; k < NW; k++)
         wallet_free(w[k]);
 }
+
+/* Long calls are split into combinations of at most WALLET_BATCH_MAX items
+ * (a tail too small to batch joins the one before); a bad item sends only
+ * its own combination to libsecp256k1. */
+Test(wallet_batch, long_calls_split_into_combinations, .timeout = 600)
+{
+    enum { NW = 8, N = WALLET_BATCH_MAX + 100 };
+    wallet *w[NW];
+    wallet_pubkey pk[NW];
+    for (int k = 0; k < NW; k++) {
+        uint8_t seed[32], id[32];
+        memset(seed, 0x40 + k, 32);
+        cr_assert_eq(wallet_from_seed(seed, &w[k]), 0);
+        wallet_account_id(w[k], id);
+        cr_assert_eq(wallet_pubkey_parse(id, &pk[k]), 0);
+    }
+    static uint8_t msgs[N][8], sigs[N][64], ok[N];
+    static wallet_batch_item it[N];
+    for (int i = 0; i < N; i++) {
+        memcpy(msgs[i], &i, sizeof i);
+        cr_assert_eq(wallet_sign(w[i % NW], "entry", msgs[i], 8, sigs[i]), 0);
+        it[i] = (wallet_batch_item){&pk[i % NW], "entry", msgs[i], 8, sigs[i]};
+    }
+    wallet_batch_stats st;
+    wallet__batch_stats_reset();
+    cr_assert_eq(wallet_verify_batch(WALLET_BATCH_MAX + 2, it, ok), 0);
+    wallet__batch_stats_get(&st);
+    cr_assert_eq(st.batches, 1);
+    cr_assert_eq(st.batched, WALLET_BATCH_MAX + 2);
+    wallet__batch_stats_reset();
+    cr_assert_eq(wallet_verify_batch(N, it, ok), 0);
+    wallet__batch_stats_get(&st);
+    cr_assert_eq(st.batches, 2);
+    cr_assert_eq(st.batched, N);
+    sigs[N - 7][40] ^= 1;
+    wallet__batch_stats_reset();
+    cr_assert_eq(wallet_verify_batch(N, it, ok), 1);
+    wallet__batch_stats_get(&st);
+    cr_assert_eq(st.batch_fails, 1);
+    cr_assert_eq(st.batched, WALLET_BATCH_MAX);
+    cr_assert_eq(st.singles, 100);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(ok[i], i != N - 7, "item %d", i);
+    for (int k = 0; k < NW; k++)
+        wallet_free(w[k]);
+}
