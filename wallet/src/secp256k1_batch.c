@@ -1,13 +1,18 @@
 /*
  * secp256k1_batch.c — BIP-340 batch verification with our own secp256k1
- * arithmetic (libsecp256k1 0.2.0 has none): 4x64-bit field and scalar
- * limbs with unsigned __int128 products, Jacobian points, and a
- * Pippenger multi-scalar multiplication over signed window digits.
+ * arithmetic (libsecp256k1 0.2.0 has none): 5x52-bit field limbs and
+ * 4x64-bit scalar limbs with unsigned __int128 products, affine and
+ * Jacobian points, and a Pippenger multi-scalar multiplication over signed
+ * window digits with affine bucket sums.
+ *
+ * Written from the BIP-340 text ("Batch Verification") and textbook
+ * formulas; no code was taken from other projects.
  *
  * Invariants:
  *  - Variable time on public data only: no secret ever reaches this file.
- *  - A field element is any 256-bit value congruent to it mod p; functions
- *    that compare or serialise normalise first. Scalars are always < n.
+ *  - Field elements are weakly normalised (see "Field" below); functions
+ *    that compare or serialise normalise fully first. Scalars are always
+ *    < n.
  *  - Jacobian points carry an explicit infinity flag; addition handles
  *    P + P (doubling: a batch may hold the same signature twice) and
  *    P + (-P) (infinity), so no input can make a wrong sum.

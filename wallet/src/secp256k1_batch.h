@@ -99,7 +99,7 @@ typedef struct wallet__bv_item {
  * (libsodium randombytes) hashed with every item. Returns 1 if it holds
  * (then every pre_ok item is a valid signature, except with probability
  * below 2^-126), 0 if not (at least one pre_ok item is invalid, or by bad
- * luck none), ARIA_ENOMEM if scratch memory could not be had.
+ * luck none), ARIA_ENOMEM if its working memory could not be had.
  */
 int wallet__bv_check(size_t n, const wallet__bv_item *items, uint8_t *pre_ok);
 

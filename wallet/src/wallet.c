@@ -591,7 +591,9 @@ batch_drive_one(size_t n, const drive_item *d, uint8_t *ok, size_t min_batch)
     uint8_t *pre = NULL;
     wallet__bv_item *bv = NULL;
     int held = 0;
-    if (n >= min_batch && n > 0) {
+    /* without a context (library initialisation failed) nothing verifies,
+     * as in wallet_verify_parsed */
+    if (ctx && n >= min_batch && n > 0) {
         pre = aria_alloc(n);
         bv = aria_alloc_array(n, sizeof *bv);
     }
