@@ -104,10 +104,11 @@ typedef struct wallet_batch_item {
  * return 0 for items[i], else 0. Returns the number of items with
  * ok_out[i] == 0 (0: all valid); it cannot fail.
  *
- * With 4 or more items it checks one random linear combination of them
+ * With 16 or more items it checks one random linear combination of them
  * (of each run of up to 2,048; BIP-340 batch verification with our own
- * arithmetic: docs/wallet.md §2.1),
- * about 3 times cheaper per signature than one by one at 64 items or more.
+ * arithmetic: docs/wallet.md §2.1): per signature 2 times cheaper than one
+ * by one at 64 items of a few keys, 3 times at 256 (less with many
+ * distinct keys; fewer than 16 items are checked one by one).
  * If that combination does not hold, or memory for it cannot be had, every
  * item is checked by libsecp256k1 on its own, so the answers are always
  * libsecp256k1's (a valid batch is accepted wrongly only with probability
