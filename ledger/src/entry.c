@@ -455,3 +455,75 @@ ledger__verify_bytes_cached(ledger_pk_cache *c, const ledger_entry *e, const uin
     }
     return 0;
 }
+
+/* All signature checks of a batch in one wallet_verify_batch call. Keys are
+ * copied out of the cache: a later lookup in the same batch may reuse the
+ * slot. Receipt messages are rebuilt into one buffer. */
+void
+ledger__verify_many(ledger_pk_cache *c, size_t n, const ledger_entry *es,
+                    const uint8_t *const *bytes, const size_t *lens, const bool *check,
+                    uint8_t *maybe_bad)
+{
+    size_t nsig = 0, nrc = 0;
+    for (size_t i = 0; i < n; i++) {
+        maybe_bad[i] = 0;
+        if (!check[i])
+            continue;
+        nsig++;
+        if (es[i].kind == LEDGER_KIND_SEND && es[i].has_receipt) {
+            nsig++;
+            nrc++;
+        }
+    }
+    if (nsig == 0)
+        return;
+    wallet_pubkey *keys = aria_alloc_array(nsig, sizeof *keys);
+    wallet_batch_item *items = aria_alloc_array(nsig, sizeof *items);
+    uint32_t *owner = aria_alloc_array(nsig, sizeof *owner);
+    uint8_t *ok = aria_alloc(nsig);
+    uint8_t *rmsg = aria_alloc_array(nrc ? nrc : 1, LEDGER_RECEIPT_SIGN_MAX);
+    if (!keys || !items || !owner || !ok || !rmsg) {
+        /* no memory: every entry goes the one-by-one way */
+        for (size_t i = 0; i < n; i++)
+            maybe_bad[i] = check[i];
+        goto out;
+    }
+    size_t k = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!check[i])
+            continue;
+        const ledger_entry *e = &es[i];
+        const wallet_pubkey *pk;
+        if (pk_get(c, e->account, &pk) != 0) {
+            maybe_bad[i] = 1;
+        } else {
+            keys[k] = *pk;
+            items[k] = (wallet_batch_item){&keys[k], LEDGER_SIG_PURPOSE_ENTRY, bytes[i],
+                                           lens[i] - SIG_TRAILER_BYTES, e->signature};
+            owner[k++] = (uint32_t)i;
+        }
+        if (e->kind == LEDGER_KIND_SEND && e->has_receipt) {
+            if (pk_get(c, e->to, &pk) != 0) {
+                maybe_bad[i] = 1;
+                continue;
+            }
+            uint8_t *m = rmsg + (size_t)LEDGER_RECEIPT_SIGN_MAX * r++;
+            size_t mlen = ledger_receipt_sign_bytes(e->network, &e->receipt, m);
+            keys[k] = *pk;
+            items[k] = (wallet_batch_item){&keys[k], LEDGER_SIG_PURPOSE_RECEIPT, m, mlen,
+                                           e->receipt.provider_sig};
+            owner[k++] = (uint32_t)i;
+        }
+    }
+    if (wallet_verify_batch(k, items, ok) != 0) {
+        for (size_t j = 0; j < k; j++)
+            if (!ok[j])
+                maybe_bad[owner[j]] = 1;
+    }
+out:
+    aria_free(keys);
+    aria_free(items);
+    aria_free(owner);
+    aria_free(ok);
+    aria_free(rmsg);
+}

@@ -23,6 +23,16 @@ void ledger__pk_cache_free(ledger_pk_cache *c); /* NULL ok */
 int ledger__verify_bytes_cached(ledger_pk_cache *c, const ledger_entry *e, const uint8_t *bytes,
                                 size_t len, ledger_reason *why) ARIA_MUST_CHECK;
 
+/* The signature checks of every entry i < n with check[i], in one
+ * wallet_verify_batch call: maybe_bad[i] = 0 if all of entry i's
+ * signatures verify (then ledger__verify_bytes_cached would return 0),
+ * else 1, and the caller runs ledger__verify_bytes_cached on that entry for
+ * the exact reason and message (so verdicts and messages are those of the
+ * one-by-one path). Keys are parsed through `c` (not NULL). */
+void ledger__verify_many(ledger_pk_cache *c, size_t n, const ledger_entry *es,
+                         const uint8_t *const *bytes, const size_t *lens, const bool *check,
+                         uint8_t *maybe_bad);
+
 /* Decode bytes the ledger stored itself (they passed ledger_entry_decode
  * before being stored): the field checks without the canonical re-encoding
  * and without the id. 0 or ARIA_EPROTO (a damaged database). */

@@ -6,6 +6,11 @@
  * timed in thread CPU time (CLOCK_THREAD_CPUTIME_ID) so that other load on
  * the machine does not count against either side.
  *
+ * Then batch verification (wallet_verify_batch) against checking the same
+ * signatures one by one with wallet_verify_parsed (libsecp256k1), at batch
+ * sizes 1..1024 and with 1 key, 16 keys or a distinct key per signature;
+ * a batch that does not hold (it never should here) aborts the run.
+ *
  * usage: bench_sign [--quick] [--runs N] [--ops N]
  */
 #include <sched.h>
@@ -83,6 +88,55 @@ lib_verify_noparse(int ops)
     for (int i = 0; i < ops; i++)
         if (!secp256k1_schnorrsig_verify(ctx, lib_sigs[i % NMSG], msgs[i % NMSG], 32, &parsed))
             abort();
+}
+
+/* Batch verification: NB signatures over "entry" messages, signature i by
+ * key i % nkeys of NB wallets. */
+#define NB 1024
+static wallet *bw[NB];
+static wallet_pubkey bpk[NB];
+static uint8_t bmsg[NB][48], bsig[NB][64];
+static wallet_batch_item bitems[NB];
+static uint8_t bok[NB];
+static size_t bsize = 1;
+
+static int
+batch_setup(int nkeys)
+{
+    for (int i = 0; i < NB; i++) {
+        int k = i % nkeys;
+        for (int j = 0; j < 48; j++)
+            bmsg[i][j] = (uint8_t)(i * 13 + j);
+        if (wallet_sign(bw[k], "entry", bmsg[i], sizeof bmsg[i], bsig[i]) != 0)
+            return -1;
+        bitems[i] = (wallet_batch_item){&bpk[k], "entry", bmsg[i], sizeof bmsg[i], bsig[i]};
+    }
+    return 0;
+}
+
+static void
+batch_verify(int ops)
+{
+    size_t done = 0, off = 0;
+    while (done < (size_t)ops) {
+        if (off + bsize > NB)
+            off = 0;
+        if (wallet_verify_batch(bsize, bitems + off, bok) != 0)
+            abort();
+        off += bsize;
+        done += bsize;
+    }
+    sink += bok[0];
+}
+
+static void
+single_verify(int ops)
+{
+    for (int i = 0; i < ops; i++) {
+        const wallet_batch_item *it = &bitems[i % NB];
+        if (wallet_verify_parsed(it->pk, it->purpose, it->msg, it->len, it->sig) != 0)
+            abort();
+    }
 }
 
 static void
@@ -218,6 +272,41 @@ main(int argc, char **argv)
     printf("%-44s %10.0f /s\n", "verify libsecp256k1 verify (pre-parsed key)", lvn);
     printf("%-44s %10.0f /s  (%.1f%% of library parse+verify, %.1f%% of pre-parsed)\n",
            "verify wallet_verify", wv, 100.0 * wv / lvp, 100.0 * wv / lvn);
+
+    /* batch verification */
+    for (int i = 0; i < NB; i++) {
+        uint8_t bseed[32], bid[32];
+        memset(bseed, 0, sizeof bseed);
+        aria_store_u64le(bseed, (uint64_t)i + 1000);
+        if (wallet_from_seed(bseed, &bw[i]) != 0)
+            return 1;
+        wallet_account_id(bw[i], bid);
+        if (wallet_pubkey_parse(bid, &bpk[i]) != 0)
+            return 1;
+    }
+    static const int key_counts[] = {1, 16, NB};
+    static const size_t sizes[] = {1, 16, 64, 256, 1024};
+    printf("\nbatch verify (wallet_verify_batch) vs one by one (wallet_verify_parsed), "
+           "signatures per CPU-second\n");
+    printf("%-10s %8s %12s %12s %8s\n", "keys", "batch", "one by one", "batched", "speedup");
+    for (size_t kc = 0; kc < ARIA_ARRAY_LEN(key_counts); kc++) {
+        if (batch_setup(key_counts[kc]) != 0)
+            return 1;
+        for (size_t si = 0; si < ARIA_ARRAY_LEN(sizes); si++) {
+            bsize = sizes[si];
+            int bops = ops < (int)bsize ? (int)bsize : ops;
+            static void (*const bfns[])(int) = {single_verify, batch_verify};
+            double br[2];
+            measure(bfns, 2, bops, runs, br);
+            char kname[16];
+            aria_snprintf(kname, sizeof kname, "%d%s", key_counts[kc],
+                          key_counts[kc] == NB ? " (all)" : "");
+            printf("%-10s %8zu %12.0f %12.0f %7.2fx\n", kname, bsize, br[0], br[1], br[1] / br[0]);
+            fflush(stdout);
+        }
+    }
+    for (int i = 0; i < NB; i++)
+        wallet_free(bw[i]);
     wallet_free(w);
     secp256k1_context_destroy(ctx);
     return 0;

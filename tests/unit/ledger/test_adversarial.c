@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ledger_testlib.h"
+#include "wallet_internal.h" /* wallet__batch_stats: which verification path ran */
 
 static tl_world w;
 static ledger *L;
@@ -519,6 +520,126 @@ Test(ledger_adversarial, batch_applies_the_good_and_rejects_the_bad)
     aria_free(g.p);
     aria_free(bad.p);
     aria_free(ok.p);
+}
+
+/* The signatures of a batch are checked with one batch verification: a
+ * valid batch is accepted by the combination (no one-by-one fallback), and
+ * bad entry and receipt signatures among good ones get exactly the reasons
+ * and the first message that applying each entry alone gives, with the same
+ * final state. */
+Test(ledger_adversarial, batch_signature_checks_match_one_by_one)
+{
+    enum { NS = 24, NB = 3 };
+    tl_bytes e[2 + NS];
+    e[0] = tl_genesis_entry(&w, 0, 1000);
+    e[1] = tl_genesis_entry(&w, 1, 1000);
+    for (uint64_t seq = 1; seq <= NS; seq++)
+        e[1 + seq] =
+            tl_send(&w, 0, seq, e[seq == 1 ? 0 : seq].id, 1 + seq % 2, 3, seq % 3 == 0, seq);
+    /* bad entry signature: a copy of send 15 with a flipped signature bit */
+    tl_bytes bad[NB];
+    bad[0] = copy(e[1 + 15]);
+    bad[0].p[bad[0].n - 3] ^= 0x10;
+    /* bad receipt: send 18 (with a receipt) with a damaged provider
+     * signature, re-signed by its account */
+    ledger_entry d;
+    cr_assert_eq(ledger_entry_decode(e[1 + 18].p, e[1 + 18].n, &d, NULL), 0);
+    cr_assert(d.has_receipt);
+    d.receipt.provider_sig[7] ^= 0x01;
+    bad[1] = tl_sign(&w, 0, &d);
+    /* a signature under another account's key: send 21 (to account 2)
+     * claiming account 1 */
+    cr_assert_eq(ledger_entry_decode(e[1 + 21].p, e[1 + 21].n, &d, NULL), 0);
+    memcpy(d.account, w.id[1], 32);
+    aria_buf b;
+    aria_buf_init(&b, 0);
+    cr_assert_eq(ledger_entry_encode(&d, true, &b), 0);
+    bad[2] = (tl_bytes){b.data, b.len, {0}};
+
+    /* batch 1: both genesis entries and sends 1..12, all valid */
+    const uint8_t *p[2 + NS + NB];
+    size_t n[2 + NS + NB], m = 0;
+    for (size_t i = 0; i < 2 + 12; i++) {
+        p[m] = e[i].p;
+        n[m++] = e[i].n;
+    }
+    ledger_result res[2 + NS + NB];
+    wallet__batch_stats_reset();
+    cr_assert_eq(ledger_apply_batch(L, p, n, m, res), 0, "%s", aria_err_msg());
+    wallet_batch_stats st;
+    wallet__batch_stats_get(&st);
+    for (size_t i = 0; i < m; i++)
+        cr_assert_eq(res[i].reason, LEDGER_APPLIED, "entry %zu: %s", i,
+                     ledger_reason_name(res[i].reason));
+    cr_assert_eq(st.batches, 1);
+    cr_assert_eq(st.batch_fails, 0);
+    cr_assert_eq(st.batched, 14 + 4); /* 14 entries, receipts on sends 3, 6, 9, 12 */
+    cr_assert_eq(st.singles, 0);
+
+    /* batch 2: sends 13..24 with the bad ones among them */
+    size_t m2 = 0;
+    const uint8_t *p2[NS + NB];
+    size_t n2[NS + NB];
+    for (size_t seq = 13; seq <= NS; seq++) {
+        if (seq == 14 || seq == 19 || seq == 24) {
+            tl_bytes x = bad[seq == 14 ? 0 : seq == 19 ? 1 : 2];
+            p2[m2] = x.p;
+            n2[m2++] = x.n;
+        }
+        p2[m2] = e[1 + seq].p;
+        n2[m2++] = e[1 + seq].n;
+    }
+    ledger_result res2[NS + NB];
+    wallet__batch_stats_reset();
+    cr_assert_eq(ledger_apply_batch(L, p2, n2, m2, res2), 0);
+    char batch_msg[256];
+    aria_snprintf(batch_msg, sizeof batch_msg, "%s", aria_err_msg());
+    wallet__batch_stats_get(&st);
+    cr_assert_eq(st.batches, 1);
+    cr_assert_eq(st.batch_fails, 1);
+
+    /* the same entries one by one in a second ledger */
+    char dir2[256];
+    tl_tmpdir(dir2, sizeof dir2, "adv1by1");
+    ledger_options o;
+    aria_clock_manual clk2;
+    tl_options(&o, &clk2);
+    ledger *L2;
+    cr_assert_eq(ledger_open(dir2, w.g, &o, &L2), 0, "%s", aria_err_msg());
+    char first_msg[256] = "";
+    for (size_t i = 0; i < m + m2; i++) {
+        ledger_result r1;
+        const uint8_t *bp = i < m ? p[i] : p2[i - m];
+        size_t bn = i < m ? n[i] : n2[i - m];
+        int rc = ledger_apply(L2, bp, bn, &r1);
+        cr_assert(rc == 0 || r1.reason != LEDGER_APPLIED);
+        ledger_reason want = i < m ? res[i].reason : res2[i - m].reason;
+        cr_assert_eq(r1.reason, want, "entry %zu: alone %s, in the batch %s", i,
+                     ledger_reason_name(r1.reason), ledger_reason_name(want));
+        if (i >= m && r1.reason != LEDGER_APPLIED && !first_msg[0])
+            aria_snprintf(first_msg, sizeof first_msg, "%s", aria_err_msg());
+    }
+    cr_assert_str_eq(batch_msg, first_msg);
+    size_t nbad = 0;
+    for (size_t i = 0; i < m2; i++)
+        nbad += res2[i].reason != LEDGER_APPLIED;
+    cr_assert_eq(nbad, 3);
+    cr_assert_eq(res2[1].reason, LEDGER_BAD_SIGNATURE);      /* bad[0] before send 14 */
+    cr_assert_eq(res2[7].reason, LEDGER_BAD_RECEIPT);        /* bad[1] before send 19 */
+    cr_assert_eq(res2[m2 - 2].reason, LEDGER_BAD_SIGNATURE); /* bad[2] before send 24 */
+    uint8_t h1[32], h2[32];
+    cr_assert_eq(ledger_state_hash(L, h1), 0);
+    cr_assert_eq(ledger_state_hash(L2, h2), 0);
+    cr_assert_eq(memcmp(h1, h2, 32), 0, "state differs from one-by-one application");
+    ledger_account_info a;
+    cr_assert_eq(ledger_account(L, w.id[0], &a), 0);
+    cr_assert_eq(a.chain_len, 1 + NS);
+    ledger_close(L2);
+    tl_rmdir(dir2);
+    for (size_t i = 0; i < 2 + NS; i++)
+        aria_free(e[i].p);
+    for (size_t i = 0; i < NB; i++)
+        aria_free(bad[i].p);
 }
 
 typedef struct proof {
