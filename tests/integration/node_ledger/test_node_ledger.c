@@ -120,8 +120,9 @@ start_node_in(const char *sub, const char *extra)
         close(out[0]);
         char cmd[1024];
         snprintf(cmd, sizeof cmd,
-                 "exec %s node run --data-dir %s/%s --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 --service tcp://127.0.0.1:0 --log-level warn %s", bin(),
-                 dir, sub, extra);
+                 "exec %s node run --data-dir %s/%s --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 "
+                 "--service tcp://127.0.0.1:0 --log-level warn %s",
+                 bin(), dir, sub, extra);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -224,7 +225,9 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     fclose(g);
 
     /* An unencrypted keystore needs --testnet. */
-    cr_assert_eq(run(o, sizeof o, "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 --service tcp://127.0.0.1:0 --genesis %s",
+    cr_assert_eq(run(o, sizeof o,
+                     "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 "
+                     "--service tcp://127.0.0.1:0 --genesis %s",
                      bin(), dir, gpath),
                  1, "%s", o);
     cr_assert(strstr(o, "unencrypted") != NULL, "%s", o);
@@ -439,7 +442,8 @@ Test(node_ledger, owns_keystore_and_ledger_sends_and_resumes, .fini = cleanup, .
     fprintf(g, "{\"name\": \"other\", \"allocations\": [{\"account\": \"%s\", \"amount\": 5}]}", a);
     fclose(g);
     cr_assert_eq(run(o, sizeof o,
-                     "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 --service tcp://127.0.0.1:0 --testnet --genesis %s",
+                     "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 "
+                     "--service tcp://127.0.0.1:0 --testnet --genesis %s",
                      bin(), dir, gpath),
                  1, "%s", o);
 }
@@ -462,7 +466,9 @@ Test(node_ledger, creates_an_encrypted_keystore_with_a_passphrase, .fini = clean
             other);
     fclose(g);
     /* Neither a passphrase nor a testnet: refused, no keystore written. */
-    cr_assert_eq(run(o, sizeof o, "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 --service tcp://127.0.0.1:0 --genesis %s",
+    cr_assert_eq(run(o, sizeof o,
+                     "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 "
+                     "--service tcp://127.0.0.1:0 --genesis %s",
                      bin(), dir, gpath),
                  1, "%s", o);
     cr_assert(strstr(o, "ARIA_PASSPHRASE"), "%s", o);
@@ -490,7 +496,10 @@ Test(node_ledger, creates_an_encrypted_keystore_with_a_passphrase, .fini = clean
     cr_assert(strstr(o, acct) && strstr(o, "encrypted"), "%s", o);
     /* A wrong passphrase stops the start. */
     setenv("ARIA_PASSPHRASE", "wrong", 1);
-    cr_assert_eq(run(o, sizeof o, "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 --service tcp://127.0.0.1:0", bin(), dir),
+    cr_assert_eq(run(o, sizeof o,
+                     "%s node run --data-dir %s/data --http 127.0.0.1:0 --gossip tcp://127.0.0.1:0 "
+                     "--service tcp://127.0.0.1:0",
+                     bin(), dir),
                  1, "%s", o);
     unsetenv("ARIA_PASSPHRASE");
 }
