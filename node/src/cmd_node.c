@@ -535,6 +535,8 @@ be_info(void *ctx, const char *what, const char *account, json_t *out)
             json_object_set_new(out, "service", json_string(node_net_service_addr(a->net)));
             json_object_set_new(out, "peers",
                                 json_integer((json_int_t)node_net_peer_count(a->net)));
+            json_object_set_new(out, "gossip_links",
+                                json_integer((json_int_t)node_net_link_count(a->net)));
             json_object_set_new(out, "jobs_served", json_integer((json_int_t)ns.jobs_served));
             json_object_set_new(out, "jobs_requested", json_integer((json_int_t)ns.jobs_requested));
             json_object_set_new(out, "credits_earned", json_integer((json_int_t)ns.credits_earned));

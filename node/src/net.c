@@ -2349,3 +2349,11 @@ node_net_peer_count(const node_net *n)
 {
     return atomic_load(&((node_net *)n)->peers);
 }
+
+size_t
+node_net_link_count(const node_net *n)
+{
+    wire_stats ws;
+    wire_node_stats(n->w, &ws); /* safe from any thread */
+    return (size_t)(ws.pipes_inbound + ws.pipes_outbound);
+}

@@ -65,6 +65,8 @@ void node_net_metrics(node_net *n, aria_buf *out);
 const char *node_net_gossip_addr(const node_net *n);
 const char *node_net_service_addr(const node_net *n);
 size_t node_net_peer_count(const node_net *n);
+/* Gossip links (pipes) up now, inbound + outbound. Any thread. */
+size_t node_net_link_count(const node_net *n);
 
 /* Counters (any thread). */
 typedef struct node_net_stats {

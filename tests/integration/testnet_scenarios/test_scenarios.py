@@ -307,6 +307,11 @@ def scenario_wirechurn(root):
         time.sleep(0.2)
     else:
         die("restarted nodes did not catch up within 30 s")
+    # the send is gossiped: wait until the restarted sender has a gossip link
+    # (catching up by sync does not need one)
+    t3 = time.time()
+    while again[0].get("/aria/v1/status").get("gossip_links", 0) < 1 and time.time() - t3 < 10:
+        time.sleep(0.1)
     st, b = again[0].req("POST", "/aria/v1/send", {"to": dest.account, "amount": 7})
     check(st == 200, "send from a restarted node: %s" % b)
     t2 = time.time()
