@@ -21,8 +21,10 @@ Run: ARIA_BIN=build/.../aria python3 test_node_network.py [jobs|errors|metrics|f
 """
 import json
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,36 @@ def check(cond, msg):
         die(msg)
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def fixed_port():
+    """A free loopback port below the kernel's ephemeral range. Nodes that
+    restart on their old gossip/service address need a port that no
+    outgoing connection can take meanwhile (port 0 hands out ephemeral
+    ports, and the many loopback connections of parallel tests reuse them:
+    a restart once failed with 'address in use'). 0 if there is no room."""
+    low = _ephemeral_low()
+    if low < 12000:
+        return 0
+    for _ in range(200):
+        port = random.randrange(10000, low)
+        sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sk.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            sk.close()
+    return 0
+
+
 class Node:
     def __init__(self, root, name, genesis, extra=(), peer=None, config=None):
         self.dir = os.path.join(root, name)
@@ -55,7 +87,8 @@ class Node:
                 *(["--genesis", genesis] if genesis else []),
                 "--http", "127.0.0.1:0", "--log-level", "info"]
         if "--gossip" not in extra:
-            args += ["--gossip", "tcp://127.0.0.1:0", "--service", "tcp://127.0.0.1:0"]
+            args += ["--gossip", "tcp://127.0.0.1:%d" % fixed_port(),
+                     "--service", "tcp://127.0.0.1:%d" % fixed_port()]
         if config:
             args = args[:3] + ["--config", config] + args[3:]
         if peer:
