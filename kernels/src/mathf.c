@@ -242,19 +242,8 @@ expf_row_c(float *x, size_t n)
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* exp of 4 doubles, each |x| <= 700 (caller checks). */
-__attribute__((target("avx2"))) static inline __m256d
-exp_pd4(__m256d x)
-{
-    __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
-    __m256d t = _mm256_mul_pd(x, _mm256_set1_pd(INV_LN2));
-    /* round_nearest: trunc(t + 0.5) for t >= 0, trunc(t - 0.5) otherwise */
-    __m256d ge = _mm256_cmp_pd(t, zero, _CMP_GE_OQ);
-    __m256d tt = _mm256_blendv_pd(_mm256_sub_pd(t, half), _mm256_add_pd(t, half), ge);
-    __m256d kd = _mm256_round_pd(tt, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    __m256d r = _mm256_sub_pd(_mm256_sub_pd(x, _mm256_mul_pd(kd, _mm256_set1_pd(LN2_HI))),
-                              _mm256_mul_pd(kd, _mm256_set1_pd(LN2_LO)));
-    static const double c[15] = {1.0 / 87178291200.0,
+/* kern_m_exp's Horner coefficients, 1/14! down to 1, for the SIMD rows. */
+static const double exp_c[15] = {1.0 / 87178291200.0,
                                  1.0 / 6227020800.0,
                                  1.0 / 479001600.0,
                                  1.0 / 39916800.0,
@@ -269,9 +258,22 @@ exp_pd4(__m256d x)
                                  0.5,
                                  1.0,
                                  1.0};
-    __m256d p = _mm256_set1_pd(c[0]);
+
+/* exp of 4 doubles, each |x| <= 700 (caller checks). */
+__attribute__((target("avx2"))) static inline __m256d
+exp_pd4(__m256d x)
+{
+    __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
+    __m256d t = _mm256_mul_pd(x, _mm256_set1_pd(INV_LN2));
+    /* round_nearest: trunc(t + 0.5) for t >= 0, trunc(t - 0.5) otherwise */
+    __m256d ge = _mm256_cmp_pd(t, zero, _CMP_GE_OQ);
+    __m256d tt = _mm256_blendv_pd(_mm256_sub_pd(t, half), _mm256_add_pd(t, half), ge);
+    __m256d kd = _mm256_round_pd(tt, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    __m256d r = _mm256_sub_pd(_mm256_sub_pd(x, _mm256_mul_pd(kd, _mm256_set1_pd(LN2_HI))),
+                              _mm256_mul_pd(kd, _mm256_set1_pd(LN2_LO)));
+    __m256d p = _mm256_set1_pd(exp_c[0]);
     for (int i = 1; i < 15; i++)
-        p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(c[i]));
+        p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(exp_c[i]));
     __m128i k32 = _mm256_cvtpd_epi32(kd); /* exact: kd is an integer */
     __m256i k64 = _mm256_cvtepi32_epi64(k32);
     __m256i bits = _mm256_slli_epi64(_mm256_add_epi64(k64, _mm256_set1_epi64x(1023)), 52);
@@ -332,24 +334,9 @@ exp_pd8(__m512d x)
     __m512d kd = _mm512_roundscale_pd(tt, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     __m512d r = _mm512_sub_pd(_mm512_sub_pd(x, _mm512_mul_pd(kd, _mm512_set1_pd(LN2_HI))),
                               _mm512_mul_pd(kd, _mm512_set1_pd(LN2_LO)));
-    static const double c[15] = {1.0 / 87178291200.0,
-                                 1.0 / 6227020800.0,
-                                 1.0 / 479001600.0,
-                                 1.0 / 39916800.0,
-                                 1.0 / 3628800.0,
-                                 1.0 / 362880.0,
-                                 1.0 / 40320.0,
-                                 1.0 / 5040.0,
-                                 1.0 / 720.0,
-                                 1.0 / 120.0,
-                                 1.0 / 24.0,
-                                 1.0 / 6.0,
-                                 0.5,
-                                 1.0,
-                                 1.0};
-    __m512d p = _mm512_set1_pd(c[0]);
+    __m512d p = _mm512_set1_pd(exp_c[0]);
     for (int i = 1; i < 15; i++)
-        p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(c[i]));
+        p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(exp_c[i]));
     __m256i k32 = _mm512_cvtpd_epi32(kd); /* exact: kd is an integer */
     __m512i k64 = _mm512_cvtepi32_epi64(k32);
     __m512i bits = _mm512_slli_epi64(_mm512_add_epi64(k64, _mm512_set1_epi64(1023)), 52);
