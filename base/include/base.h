@@ -287,6 +287,11 @@ void aria_clock_manual_advance(aria_clock_manual *m, uint64_t ms);
 uint64_t aria_mono_ns(void);
 uint64_t aria_mono_ms(void);
 uint64_t aria_wall_ms(void);
+/* Seconds of the monotonic clock (CPU seconds for CLOCK_PROCESS_CPUTIME_ID
+ * and the like), for benchmarks. */
+double aria_clock_s(int clock_id);
+/* Median of n values, 1 <= n <= 1024 (v is not changed). For benchmarks. */
+double aria_median(const double *v, size_t n);
 
 /* ------------------------------------------------------------------ */
 /* Hex                                                                  */

@@ -22,6 +22,31 @@ aria_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+double
+aria_clock_s(int clock_id)
+{
+    struct timespec ts;
+    clock_gettime((clockid_t)clock_id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double
+aria_median(const double *v, size_t n)
+{
+    double tmp[1024];
+    ARIA_ASSERT(n >= 1 && n <= ARIA_ARRAY_LEN(tmp));
+    memcpy(tmp, v, n * sizeof *v);
+    qsort(tmp, n, sizeof *tmp, cmp_double);
+    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
+}
+
 uint64_t
 aria_mono_ms(void)
 {

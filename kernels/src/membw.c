@@ -78,28 +78,6 @@ bw_task(void *vctx, size_t task, size_t n_tasks)
     c->sink[task % 256] ^= v;
 }
 
-static double
-now_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int
 kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out)
 {
@@ -133,16 +111,16 @@ kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out)
     kern_pool_run(pool, bw_task, &c, n_tasks); /* warm-up */
     double best = 0;
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         kern_pool_run(pool, bw_task, &c, n_tasks);
-        t[i] = now_s(CLOCK_MONOTONIC) - t0;
-        tc[i] = (now_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / n_threads;
+        t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
+        tc[i] = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / n_threads;
         if (t[i] > 0 && (double)bytes / t[i] > best)
             best = (double)bytes / t[i];
     }
     size_t read = bytes / n_tasks / 128 * 128 * n_tasks;
-    out->gbs = (double)read / median(t, reps) / 1e9;
-    out->cpu_gbs = (double)read / median(tc, reps) / 1e9;
+    out->gbs = (double)read / aria_median(t, (size_t)reps) / 1e9;
+    out->cpu_gbs = (double)read / aria_median(tc, (size_t)reps) / 1e9;
     out->best_gbs = best * ((double)read / (double)bytes) / 1e9;
 done:
     kern_pool_free(pool);

@@ -30,32 +30,6 @@
 #include "cli.h"
 #include "kernels.h"
 
-static double
-clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Median of n values (sorts a copy). */
-static double
-median(const double *v, size_t n)
-{
-    double tmp[256];
-    ARIA_ASSERT(n >= 1 && n <= ARIA_ARRAY_LEN(tmp));
-    memcpy(tmp, v, n * sizeof *v);
-    qsort(tmp, n, sizeof *tmp, cmp_d);
-    return n % 2 ? tmp[n / 2] : 0.5 * (tmp[n / 2 - 1] + tmp[n / 2]);
-}
-
 static int32_t
 argmax(const float *x, uint32_t n)
 {
@@ -123,16 +97,16 @@ bench_runs(const bench_cfg *cfg, kern_ctx *c, const kern_model_info *I, bench_re
     }
     for (int rep = -1; rep < cfg->reps; rep++) { /* rep -1: warm-up */
         kern_ctx_truncate(c, 0);
-        double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         if ((rc = kern_ctx_eval(c, ids, cfg->n_prompt, logits)) < 0)
             goto out;
-        double t1 = clock_s(CLOCK_MONOTONIC), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        double t1 = aria_clock_s(CLOCK_MONOTONIC), c1 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         for (uint32_t g = 0; g < cfg->n_gen; g++) {
             int32_t next = argmax(logits, I->n_vocab);
             if ((rc = kern_ctx_eval(c, &next, 1, logits)) < 0)
                 goto out;
         }
-        double t2 = clock_s(CLOCK_MONOTONIC), c2 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        double t2 = aria_clock_s(CLOCK_MONOTONIC), c2 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         if (rep < 0)
             continue;
         r->prefill_s[rep] = t1 - t0;
@@ -272,12 +246,12 @@ cmd_bench(int argc, char **argv)
     int rc, ret = 1;
     r->load_before = load_avg();
     kern_model_opts mo = {.no_tokenizer = true, .int8_head = cfg.int8_head};
-    double t0 = clock_s(CLOCK_MONOTONIC);
+    double t0 = aria_clock_s(CLOCK_MONOTONIC);
     if ((rc = kern_model_load(cfg.model, &mo, &m)) < 0) {
         ret = cli_fail(rc, "loading the model");
         goto out;
     }
-    r->load_s = clock_s(CLOCK_MONOTONIC) - t0;
+    r->load_s = aria_clock_s(CLOCK_MONOTONIC) - t0;
     const kern_model_info *I = kern_model_get_info(m);
     uint32_t need = cfg.n_prompt + cfg.n_gen;
     if (cfg.n_batch > cfg.n_prompt)
@@ -297,8 +271,8 @@ cmd_bench(int argc, char **argv)
         goto out;
     }
     r->load_after = load_avg();
-    double pre = (double)cfg.n_prompt / median(r->prefill_s, (size_t)cfg.reps);
-    double dec = (double)cfg.n_gen / median(r->decode_s, (size_t)cfg.reps);
+    double pre = (double)cfg.n_prompt / aria_median(r->prefill_s, (size_t)cfg.reps);
+    double dec = (double)cfg.n_gen / aria_median(r->decode_s, (size_t)cfg.reps);
     double roof = (double)I->decode_bytes * dec / (r->bw.gbs * 1e9);
     double cpu_tok = r->decode_cpu_s / ((double)cfg.n_gen * cfg.reps);
     double pre_cpu_tok = r->prefill_cpu_s / ((double)cfg.n_prompt * cfg.reps);

@@ -18,39 +18,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "kern_perf.h"
 #include "ops.h"
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* CPU seconds of the whole process (all threads): under CPU contention the
- * wall clock counts time the threads were not even running. */
-static double
-cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static uint64_t rs = 0x1234567887654321ull;
 static uint64_t
@@ -66,75 +35,16 @@ rnd(void)
 /* memory bandwidth                                                     */
 /* ------------------------------------------------------------------ */
 
-typedef struct bw_ctx {
-    const uint8_t *buf;
-    size_t bytes;
-    uint64_t sink[256];
-} bw_ctx;
-
-__attribute__((target("avx2"))) static uint64_t
-read_avx2(const uint8_t *p, size_t n)
-{
-    __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-    for (size_t i = 0; i + 128 <= n; i += 128) {
-        _mm_prefetch((const char *)p + i + 16384, _MM_HINT_T0);
-        _mm_prefetch((const char *)p + i + 16384 + 64, _MM_HINT_T0);
-        a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
-        b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
-        c = _mm256_xor_si256(c, _mm256_load_si256((const __m256i *)(p + i + 64)));
-        d = _mm256_xor_si256(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
-    }
-    a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
-    return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
-}
-
-static uint64_t
-read_plain(const uint8_t *p, size_t n)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        s ^= v;
-    }
-    return s;
-}
-
-static void
-bw_task(void *vctx, size_t task, size_t n_tasks)
-{
-    bw_ctx *c = vctx;
-    size_t per = c->bytes / n_tasks / 128 * 128;
-    const uint8_t *p = c->buf + task * per;
-    c->sink[task % 256] ^= kern_cpu_get()->avx2 ? read_avx2(p, per) : read_plain(p, per);
-}
-
+/* The library's measurement (kern_membw_measure: 1 GiB on 2 MiB pages, the
+ * kernels' prefetch), with the pool's thread count. */
 static double
 measure_bandwidth(kern_pool *pool, int reps, double *cpu_gbs)
 {
-    /* 1 GiB, far beyond any cache, on 2 MiB pages with the same prefetch as
-     * the kernels: the best streaming read we know, so the fractions
-     * reported against it are not flattered. */
-    size_t bytes = (size_t)1 << 30, len = bytes + ((size_t)2 << 20);
-    void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED)
-        return 0;
-    uint8_t *buf = (uint8_t *)(((uintptr_t)raw + ((2u << 20) - 1)) & ~(uintptr_t)((2u << 20) - 1));
-    (void)madvise(buf, bytes, MADV_HUGEPAGE);
-    memset(buf, 1, bytes);
-    bw_ctx c = {.buf = buf, .bytes = bytes};
-    double t[64], tc[64];
-    int nth = kern_pool_threads(pool);
-    kern_pool_run(pool, bw_task, &c, 64); /* warm-up */
-    for (int i = 0; i < reps; i++) {
-        double t0 = now_s(), c0 = cpu_s();
-        kern_pool_run(pool, bw_task, &c, 64);
-        t[i] = now_s() - t0;
-        tc[i] = (cpu_s() - c0) / nth;
-    }
-    munmap(raw, len);
-    *cpu_gbs = (double)bytes / median(tc, reps) / 1e9;
-    return (double)bytes / median(t, reps) / 1e9;
+    kern_membw bw;
+    if (kern_membw_measure(kern_pool_threads(pool), (size_t)1 << 30, reps, &bw) != 0)
+        return *cpu_gbs = 0;
+    *cpu_gbs = bw.cpu_gbs;
+    return bw.gbs;
 }
 
 /* ------------------------------------------------------------------ */
@@ -367,14 +277,14 @@ bench_model(const shape *s, const kern_ops *o, int threads, int reps, double bw,
     double t[64], tc[64];
     model_pass(p, o, &md, x, &ae, &af, out); /* warm-up */
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         model_pass(p, o, &md, x, &ae, &af, out);
-        t[i] = now_s() - t0;
-        tc[i] = (cpu_s() - c0) / threads;
+        t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
+        tc[i] = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / threads;
     }
-    double med = median(t, reps);
+    double med = aria_median(t, (size_t)reps);
     double gbs = (double)md.bytes / med / 1e9;
-    double gbs_cpu = (double)md.bytes / median(tc, reps) / 1e9;
+    double gbs_cpu = (double)md.bytes / aria_median(tc, (size_t)reps) / 1e9;
     printf(
         "sweep  %-7s %-10s threads %d  %7.1f MB/token  %8.2f ms  %6.2f GB/s  %5.1f%% of %.1f GB/s"
         "  (%.1f tok/s weight-bound)\n",
@@ -406,11 +316,11 @@ time_job(kern_pool *p, job *j, int reps, double bytes, double ops)
     double t[64];
     run_job(p, j);
     for (int i = 0; i < reps; i++) {
-        double t0 = now_s();
+        double t0 = aria_clock_s(CLOCK_MONOTONIC);
         run_job(p, j);
-        t[i] = now_s() - t0;
+        t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
     }
-    double med = median(t, reps);
+    double med = aria_median(t, (size_t)reps);
     return (res){med * 1e3, bytes / med / 1e9, ops / med / 1e9};
 }
 
@@ -451,12 +361,12 @@ bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
         if (acts_new(&aq, 1, 4096) == 0) {
             double t[64];
             for (int i = 0; i < kreps; i++) {
-                double t0 = now_s();
+                double t0 = aria_clock_s(CLOCK_MONOTONIC);
                 for (int k = 0; k < 100; k++)
                     o->quant_act(x, &aq.a, 0);
-                t[i] = (now_s() - t0) / 100;
+                t[i] = (aria_clock_s(CLOCK_MONOTONIC) - t0) / 100;
             }
-            double med = median(t, kreps);
+            double med = aria_median(t, (size_t)kreps);
             res r = {med * 1e3, 4096.0 * 4 / med / 1e9, 4096.0 / med / 1e9};
             print_res("quant_act", "4096", o, 1, r, bw);
             free(aq.mem);
