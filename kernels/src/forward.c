@@ -364,6 +364,28 @@ att_tree8(__m256 a)
     return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
+/* Software prefetch for the attention loops: a head's cached rows are one
+ * contiguous stream, but it is short (tens of KiB) and every head starts a
+ * new one, so the hardware prefetchers alone leave the loops waiting on
+ * memory latency. The loops fetch ATT_PF bytes ahead, never past the end of
+ * the head's rows (bytes that would be read for nothing), when they read the
+ * F16 cache itself; a prompt chunk's float copies (att_task) are already in
+ * cache, and the F32 cache option is left to the hardware. Prefetches do not
+ * change any value. */
+#define ATT_PF 8192
+static inline void
+att_pf(const uint8_t *p, const uint8_t *end, size_t bytes)
+{
+#if defined(__SSE__)
+    for (size_t o = 0; o < bytes && p + o < end; o += 64)
+        _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+#else
+    (void)p;
+    (void)end;
+    (void)bytes;
+#endif
+}
+
 /* Four positions at a time, each with its own 8-lane accumulator (four
  * independent dependency chains). Needs D % 8 == 0 (checked by the caller). */
 __attribute__((target("avx,f16c"))) static void
@@ -371,11 +393,13 @@ att_scores_avx(const float *qv, const void *k, bool f16, size_t stride, size_t D
                float scale, float *sc)
 {
     size_t es = f16 ? 2 : 4;
-    const uint8_t *kb = k;
+    const uint8_t *kb = k, *kend = kb + np * stride * es;
     size_t q = 0;
     for (; q + 4 <= np; q += 4) {
         const uint8_t *r0 = kb + q * stride * es, *r1 = r0 + stride * es, *r2 = r1 + stride * es,
                       *r3 = r2 + stride * es;
+        if (f16)
+            att_pf(r0 + ATT_PF, kend, 4 * stride * es);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t i = 0; i < D; i += 8) {
             __m256 x = _mm256_loadu_ps(qv + i);
@@ -405,7 +429,7 @@ att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t strid
               size_t np)
 {
     size_t es = f16 ? 2 : 4;
-    const uint8_t *vb = v;
+    const uint8_t *vb = v, *vend = vb + np * stride * es;
     for (size_t d0 = 0; d0 < D; d0 += 64) {
         size_t nr = (D - d0 < 64 ? D - d0 : 64) / 8;
         __m256 a[8];
@@ -414,6 +438,8 @@ att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t strid
         if (nr == 8) {
             for (size_t q = 0; q < np; q++) {
                 const uint8_t *r = vb + q * stride * es;
+                if (f16)
+                    att_pf(r + ATT_PF, vend, stride * es);
                 __m256 p = _mm256_set1_ps(pr[q]);
                 a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(p, att_ld8(r, f16, d0)));
                 a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8)));
@@ -427,6 +453,8 @@ att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t strid
         } else {
             for (size_t q = 0; q < np; q++) {
                 const uint8_t *r = vb + q * stride * es;
+                if (f16)
+                    att_pf(r + ATT_PF, vend, stride * es);
                 __m256 p = _mm256_set1_ps(pr[q]);
                 for (size_t j = 0; j < nr; j++)
                     a[j] = _mm256_add_ps(a[j], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8 * j)));
@@ -476,9 +504,12 @@ att_scores_512(const float *qv, const void *k, bool f16, size_t stride, size_t D
         x[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(h)),
                                                        _mm256_castps_pd(h), 1));
     }
+    const uint8_t *kend = kb + np * rs;
     size_t q = 0;
     for (; q + 8 <= np; q += 8) {
         const uint8_t *r = kb + q * rs;
+        if (f16)
+            att_pf(r + ATT_PF, kend, 8 * rs);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t i = 0; i < D; i += 8) {
             __m512 xi = x[i / 8];
@@ -511,7 +542,7 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
               size_t np)
 {
     size_t es = f16 ? 2 : 4, rs = stride * es;
-    const uint8_t *vb = v;
+    const uint8_t *vb = v, *vend = vb + np * rs;
     for (size_t d0 = 0; d0 < D; d0 += 128) {
         size_t nr = (D - d0 < 128 ? D - d0 : 128) / 16;
         __m512 a[8];
@@ -520,6 +551,8 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
         if (nr == 8) {
             for (size_t q = 0; q < np; q++) {
                 const uint8_t *r = vb + q * rs;
+                if (f16)
+                    att_pf(r + ATT_PF, vend, rs);
                 __m512 p = _mm512_set1_ps(pr[q]);
                 for (size_t j = 0; j < 8; j++)
                     a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
@@ -527,6 +560,8 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
         } else if (nr == 6) {
             for (size_t q = 0; q < np; q++) {
                 const uint8_t *r = vb + q * rs;
+                if (f16)
+                    att_pf(r + ATT_PF, vend, rs);
                 __m512 p = _mm512_set1_ps(pr[q]);
                 for (size_t j = 0; j < 6; j++)
                     a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
@@ -534,6 +569,8 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
         } else {
             for (size_t q = 0; q < np; q++) {
                 const uint8_t *r = vb + q * rs;
+                if (f16)
+                    att_pf(r + ATT_PF, vend, rs);
                 __m512 p = _mm512_set1_ps(pr[q]);
                 for (size_t j = 0; j < nr; j++)
                     a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
@@ -694,6 +731,12 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     float kq_scale = 1.0f / sqrtf((float)D);
     size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * (size_t)c->o.n_ctx * D;
     size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
+    if (!kf) { /* the first ATT_PF bytes, which the loops do not fetch ahead */
+        const uint8_t *k0 = (const uint8_t *)c->kv_k + base * es;
+        const uint8_t *v0 = (const uint8_t *)c->kv_v + base * es;
+        att_pf(k0, k0 + np * D * es, ATT_PF);
+        att_pf(v0, v0 + np * D * es, ATT_PF);
+    }
     if (kf)
         att_scores(qv, kf, false, D, D, np, kq_scale, sc);
     else
@@ -778,6 +821,15 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
 
     for (uint32_t l = 0; l < I->n_layer; l++) {
         const eng_layer *y = &m->layers[l];
+        if (n == 1) /* this token's cache rows: fetched while q, k, v are computed */
+            for (size_t h = 0; h < I->n_head_kv; h++) {
+                size_t off = (size_t)l * c->kv_layer_elems + (h * (size_t)c->o.n_ctx + p0) * D;
+                size_t es = f16 ? 2 : 4;
+                const uint8_t *kr = (const uint8_t *)c->kv_k + off * es;
+                const uint8_t *vr = (const uint8_t *)c->kv_v + off * es;
+                att_pf(kr, kr + D * es, D * es);
+                att_pf(vr, vr + D * es, D * es);
+            }
         rmsnorm_rows(c->x, E, y->attn_norm, E, eps, c->xn, W, n);
         {
             const eng_mat *ws[3] = {&y->wq, &y->wk, &y->wv};

@@ -8,10 +8,16 @@
  * every step, as in generation). A warm-up repetition comes first and is not
  * counted. Reported figures:
  *   prefill_tok_s, decode_tok_s   medians over the R repetitions (wall clock)
- *   bytes_per_token               weights one decode step streams
- *                                 (kern_model_info.decode_bytes)
+ *   bytes_per_token               bytes one decode step must read: the
+ *                                 weights it streams (weight_bytes_per_token,
+ *                                 kern_model_info.decode_bytes) plus the KV
+ *                                 cache rows its attention reads
+ *                                 (kv_bytes_per_token: 2 x layers x KV heads
+ *                                 x head_dim x 2 bytes x positions attended,
+ *                                 averaged over the timed decode steps)
  *   bandwidth_gbs                 median of the bandwidth passes (1e9 B/s)
  *   roofline_fraction             bytes_per_token * decode_tok_s / bandwidth
+ *   weight_roofline_fraction      the same with the weights alone
  *   cpu_s_per_token               process CPU seconds over all decode steps /
  *                                 decode tokens (every thread counts, spinning
  *                                 pool workers included)
@@ -68,6 +74,17 @@ typedef struct bench_cfg {
     size_t bw_bytes;
     bool json, int8_head;
 } bench_cfg;
+
+/* KV cache bytes the G timed decode steps read per step on average: step g
+ * (token at position P + g) attends P + g + 1 cached rows of K and of V in
+ * every layer and KV head; the cache is F16. */
+static double
+kv_bytes_per_token(const bench_cfg *cfg, const kern_model_info *I)
+{
+    double row = 2.0 * I->n_layer * I->n_head_kv * (double)I->head_dim * 2.0;
+    double P = cfg->n_prompt, G = cfg->n_gen;
+    return G > 0 ? row * (P + (G + 1.0) / 2.0) : 0.0;
+}
 
 typedef struct bench_res {
     double load_s;
@@ -144,10 +161,15 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("batch", json_integer(cfg->n_batch));
     SET("prefill_tok_s", json_real(pre_tok_s));
     SET("decode_tok_s", json_real(dec_tok_s));
-    SET("bytes_per_token", json_integer((json_int_t)I->decode_bytes));
+    double kvb = kv_bytes_per_token(cfg, I);
+    SET("bytes_per_token", json_integer((json_int_t)I->decode_bytes + (json_int_t)(kvb + 0.5)));
+    SET("weight_bytes_per_token", json_integer((json_int_t)I->decode_bytes));
+    SET("kv_bytes_per_token", json_integer((json_int_t)(kvb + 0.5)));
     SET("bandwidth_gbs", json_real(r->bw.gbs));
     SET("bandwidth_cpu_gbs", json_real(r->bw.cpu_gbs));
     SET("roofline_fraction", json_real(roof));
+    SET("weight_roofline_fraction",
+        json_real((double)I->decode_bytes * dec_tok_s / (r->bw.gbs * 1e9)));
     SET("cpu_s_per_token", json_real(cpu_tok));
     SET("prefill_cpu_s_per_token", json_real(pre_cpu_tok));
     SET("load_s", json_real(r->load_s));
@@ -176,11 +198,15 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
            pre_tok_s, cfg->reps, cfg->n_prompt, cfg->n_batch, pre_cpu_tok);
     printf("decode         %.1f tok/s (median of %d, %u tokens), %.4f CPU-s/token\n", dec_tok_s,
            cfg->reps, cfg->n_gen, cpu_tok);
-    printf("bytes/token    %.1f MB of weights\n", (double)I->decode_bytes / 1e6);
+    double kvb = kv_bytes_per_token(cfg, I), bytes = (double)I->decode_bytes + kvb;
+    printf("bytes/token    %.1f MB: %.1f MB of weights + %.1f MB of KV cache rows\n", bytes / 1e6,
+           (double)I->decode_bytes / 1e6, kvb / 1e6);
     printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread)\n", r->bw.gbs,
            r->bw.cpu_gbs);
-    printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s)\n", 100.0 * roof,
-           r->bw.gbs * 1e9 / (double)I->decode_bytes);
+    printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
+           "%.1f %%\n",
+           100.0 * roof, r->bw.gbs * 1e9 / bytes,
+           100.0 * (double)I->decode_bytes * dec_tok_s / (r->bw.gbs * 1e9));
     printf("load average   %.2f before, %.2f after\n", r->load_before, r->load_after);
 }
 
@@ -273,7 +299,9 @@ cmd_bench(int argc, char **argv)
     r->load_after = load_avg();
     double pre = (double)cfg.n_prompt / aria_median(r->prefill_s, (size_t)cfg.reps);
     double dec = (double)cfg.n_gen / aria_median(r->decode_s, (size_t)cfg.reps);
-    double roof = (double)I->decode_bytes * dec / (r->bw.gbs * 1e9);
+    double bytes =
+        (double)I->decode_bytes + (double)(json_int_t)(kv_bytes_per_token(&cfg, I) + 0.5);
+    double roof = bytes * dec / (r->bw.gbs * 1e9);
     double cpu_tok = r->decode_cpu_s / ((double)cfg.n_gen * cfg.reps);
     double pre_cpu_tok = r->prefill_cpu_s / ((double)cfg.n_prompt * cfg.reps);
     if (cfg.json)

@@ -131,7 +131,9 @@ static void
 run_job(kern_pool *p, job *j)
 {
     int nth = kern_pool_threads(p);
-    size_t target = nth <= 1 ? 1 : 4 * (size_t)nth;
+    /* as the engine splits (ops.c, tiles_per_task): one contiguous range per
+     * thread for the streaming kernels, ~4 tasks per thread for the matmul */
+    size_t target = nth <= 1 ? 1 : (j->kind == 1 ? 4 : 1) * (size_t)nth;
     j->first[0] = 0;
     for (size_t i = 0; i <= j->n; i++) {
         size_t rows = i == 0 ? j->rows : j->m2[i - 1]->rows;
@@ -256,6 +258,50 @@ model_pass(kern_pool *p, const kern_ops *o, model *md, const float *x, acts *ae,
     run_job(p, &jh);
 }
 
+/* The same weight traffic in ONE pool run: task t of n streams its share of
+ * the rows of every matrix in turn, with no barrier between matrices. Not a
+ * decode (the layers' data dependencies are ignored): it is the bound the
+ * kernels and the memory system give when threads never wait. */
+typedef struct nosync_ctx {
+    const kern_ops *o;
+    model *md;
+    const kern_acts *ae, *af;
+    float *out;
+} nosync_ctx;
+
+static void
+empty_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)vctx;
+    (void)task;
+    (void)n_tasks;
+}
+
+static void
+nosync_task(void *vctx, size_t task, size_t n_tasks)
+{
+    nosync_ctx *c = vctx;
+    const shape *s = c->md->s;
+    for (int l = 0; l < s->layers; l++)
+        for (int k = 0; k < 7; k++) {
+            const kern_tmat *m = &c->md->mats[l * 7 + k];
+            size_t tiles = m->rows_p / KERN_TROWS;
+            size_t r0 = tiles * task / n_tasks * KERN_TROWS;
+            size_t r1 = tiles * (task + 1) / n_tasks * KERN_TROWS;
+            if (r1 > m->rows)
+                r1 = m->rows;
+            if (r0 < r1)
+                c->o->tmat_matvec(m, k == 6 ? c->af : c->ae, c->out + r0, r0, r1);
+        }
+    const kern_i8mat *h = &c->md->head;
+    size_t tiles = (h->rows + KERN_TROWS - 1) / KERN_TROWS;
+    size_t r0 = tiles * task / n_tasks * KERN_TROWS, r1 = tiles * (task + 1) / n_tasks * KERN_TROWS;
+    if (r1 > h->rows)
+        r1 = h->rows;
+    if (r0 < r1)
+        c->o->i8mat_matvec(h, c->ae, c->out + r0, r0, r1);
+}
+
 static void
 bench_model(const shape *s, const kern_ops *o, int threads, int reps, double bw, double bw_cpu)
 {
@@ -293,6 +339,26 @@ bench_model(const shape *s, const kern_ops *o, int threads, int reps, double bw,
     printf("       %-7s %-10s threads %d  per CPU-second of each thread: %6.2f GB/s  %5.1f%% of "
            "%.1f GB/s\n",
            s->name, o->name, threads, gbs_cpu, 100.0 * gbs_cpu / bw_cpu, bw_cpu);
+    if (threads > 1) {
+        for (int i = 0; i < reps; i++) {
+            double t0 = aria_clock_s(CLOCK_MONOTONIC);
+            for (int k = 0; k < 1000; k++)
+                kern_pool_run(p, empty_task, NULL, 2 * (size_t)threads);
+            t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
+        }
+        printf("       empty pool run: %.2f us\n", aria_median(t, (size_t)reps) * 1e3);
+        nosync_ctx nc = {.o = o, .md = &md, .ae = &ae.a, .af = &af.a, .out = out};
+        for (int i = 0; i < reps; i++) {
+            double t0 = aria_clock_s(CLOCK_MONOTONIC);
+            kern_pool_run(p, nosync_task, &nc, (size_t)threads);
+            t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
+        }
+        med = aria_median(t, (size_t)reps);
+        gbs = (double)md.bytes / med / 1e9;
+        printf("       %-7s %-10s threads %d  one pool run per pass (no barriers): %8.2f ms  %6.2f "
+               "GB/s  %5.1f%% of %.1f GB/s\n",
+               s->name, o->name, threads, med * 1e3, gbs, 100.0 * gbs / bw, bw);
+    }
     fflush(stdout);
     free(x);
     free(out);

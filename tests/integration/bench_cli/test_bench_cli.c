@@ -148,8 +148,21 @@ check_json(const char *out, int threads, bool int8_head)
     cr_expect_str_eq(json_string_value(json_object_get(o, "head")), int8_head ? "int8" : "float");
     double bytes = num(o, "bytes_per_token"), dec = num(o, "decode_tok_s"),
            bw = num(o, "bandwidth_gbs"), roof = num(o, "roofline_fraction");
-    cr_expect_eq((uint64_t)bytes, expected_bytes(int8_head), "bytes_per_token %.0f, expected %llu",
-                 bytes, (unsigned long long)expected_bytes(int8_head));
+    /* KV rows: 2 (K, V) x layers x KV heads x head_dim x 2 bytes per position;
+     * the 8 decode steps after a 16-token prompt attend 17..24 positions */
+    uint64_t kv = 2ull * L_ * KV_ * (E_ / H_) * 2 * (17 + 24) / 2;
+    cr_expect_eq((uint64_t)num(o, "weight_bytes_per_token"), expected_bytes(int8_head),
+                 "weight_bytes_per_token %.0f, expected %llu", num(o, "weight_bytes_per_token"),
+                 (unsigned long long)expected_bytes(int8_head));
+    cr_expect_eq((uint64_t)num(o, "kv_bytes_per_token"), kv,
+                 "kv_bytes_per_token %.0f, expected %llu", num(o, "kv_bytes_per_token"),
+                 (unsigned long long)kv);
+    cr_expect_eq((uint64_t)bytes, expected_bytes(int8_head) + kv,
+                 "bytes_per_token %.0f, expected weights + KV %llu", bytes,
+                 (unsigned long long)(expected_bytes(int8_head) + kv));
+    double wroof = num(o, "weight_roofline_fraction");
+    double wwant = (double)expected_bytes(int8_head) * dec / (bw * 1e9);
+    cr_expect(fabs(wroof - wwant) <= 1e-9 * wwant, "weight roofline %.12g != %.12g", wroof, wwant);
     double want = bytes * dec / (bw * 1e9);
     cr_expect(fabs(roof - want) <= 1e-9 * want, "roofline %.12g != bytes x tok/s / bw %.12g", roof,
               want);
