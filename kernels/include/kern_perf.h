@@ -36,6 +36,16 @@ typedef struct kern_membw {
  * 1..256, bytes < 1 MiB, reps outside 1..1000), ARIA_ENOMEM. */
 int kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out) ARIA_MUST_CHECK;
 
+/* The same measurement with the buffer and threads kept between calls, so a
+ * benchmark can measure the bandwidth right before each timed repetition
+ * (on a shared machine it moves by 2x within a minute). The first run also
+ * makes one untimed warm-up pass. Errors as kern_membw_measure. Not thread
+ * safe: one caller at a time. */
+typedef struct kern_membw_meter kern_membw_meter;
+int kern_membw_meter_new(int n_threads, size_t bytes, kern_membw_meter **out) ARIA_MUST_CHECK;
+int kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out) ARIA_MUST_CHECK;
+void kern_membw_meter_free(kern_membw_meter *m);
+
 #ifdef __cplusplus
 }
 #endif

@@ -78,54 +78,108 @@ bw_task(void *vctx, size_t task, size_t n_tasks)
     c->sink[task % 256] ^= v;
 }
 
+struct kern_membw_meter {
+    int n_threads;
+    size_t bytes;
+    void *raw;
+    size_t raw_len;
+    kern_pool *pool;
+    bw_ctx c;
+    bool warm;
+};
+
 int
-kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out)
+kern_membw_meter_new(int n_threads, size_t bytes, kern_membw_meter **out)
 {
-    memset(out, 0, sizeof *out);
+    *out = NULL;
     if (n_threads < 1 || n_threads > 256)
         return aria_errf(ARIA_EINVAL, "membw: %d threads (1..256)", n_threads);
     if (bytes < ((size_t)1 << 20) || bytes > ((size_t)1 << 40))
         return aria_errf(ARIA_EINVAL, "membw: buffer of %zu bytes (1 MiB..1 TiB)", bytes);
-    if (reps < 1 || reps > 1000)
-        return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
-    size_t huge = (size_t)2 << 20, len = bytes + huge;
-    void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED)
-        return aria_errf(ARIA_ENOMEM, "membw: cannot map %zu bytes", len);
-    uint8_t *buf = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+    kern_membw_meter *m = aria_calloc(1, sizeof *m);
+    if (!m)
+        return aria_errf(ARIA_ENOMEM, "membw: out of memory");
+    size_t huge = (size_t)2 << 20;
+    m->n_threads = n_threads;
+    m->bytes = bytes;
+    m->raw_len = bytes + huge;
+    m->raw = mmap(NULL, m->raw_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m->raw == MAP_FAILED) {
+        m->raw = NULL;
+        kern_membw_meter_free(m);
+        return aria_errf(ARIA_ENOMEM, "membw: cannot map %zu bytes", bytes + huge);
+    }
+    uint8_t *buf = (uint8_t *)(((uintptr_t)m->raw + huge - 1) & ~(uintptr_t)(huge - 1));
     (void)madvise(buf, bytes, MADV_HUGEPAGE); /* advisory */
     memset(buf, 1, bytes);                    /* real pages, not the zero page */
-    kern_pool *pool = NULL;
-    int rc = 0;
+    int rc;
+    if (n_threads > 1 && (rc = kern_pool_new(n_threads, &m->pool)) < 0) {
+        kern_membw_meter_free(m);
+        return rc;
+    }
+    m->c = (bw_ctx){.buf = buf, .bytes = bytes, .avx2 = kern_cpu_get()->avx2};
+    *out = m;
+    return 0;
+}
+
+void
+kern_membw_meter_free(kern_membw_meter *m)
+{
+    if (!m)
+        return;
+    kern_pool_free(m->pool);
+    if (m->raw)
+        munmap(m->raw, m->raw_len);
+    aria_free(m);
+}
+
+int
+kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
+{
+    memset(out, 0, sizeof *out);
+    if (reps < 1 || reps > 1000)
+        return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
     double *t = aria_alloc_array((size_t)reps, sizeof(double));
     double *tc = aria_alloc_array((size_t)reps, sizeof(double));
     if (!t || !tc) {
-        rc = aria_errf(ARIA_ENOMEM, "membw: out of memory");
-        goto done;
+        aria_free(t);
+        aria_free(tc);
+        return aria_errf(ARIA_ENOMEM, "membw: out of memory");
     }
-    if (n_threads > 1 && (rc = kern_pool_new(n_threads, &pool)) < 0)
-        goto done;
-    bw_ctx c = {.buf = buf, .bytes = bytes, .avx2 = kern_cpu_get()->avx2};
     /* 16 tasks per thread: a descheduled thread's share is taken by the others */
-    size_t n_tasks = 16 * (size_t)n_threads;
-    kern_pool_run(pool, bw_task, &c, n_tasks); /* warm-up */
+    size_t n_tasks = 16 * (size_t)m->n_threads;
+    if (!m->warm) {
+        kern_pool_run(m->pool, bw_task, &m->c, n_tasks); /* warm-up */
+        m->warm = true;
+    }
     double best = 0;
     for (int i = 0; i < reps; i++) {
         double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
-        kern_pool_run(pool, bw_task, &c, n_tasks);
+        kern_pool_run(m->pool, bw_task, &m->c, n_tasks);
         t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
-        tc[i] = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / n_threads;
-        if (t[i] > 0 && (double)bytes / t[i] > best)
-            best = (double)bytes / t[i];
+        tc[i] = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / m->n_threads;
+        if (t[i] > 0 && (double)m->bytes / t[i] > best)
+            best = (double)m->bytes / t[i];
     }
-    size_t read = bytes / n_tasks / 128 * 128 * n_tasks;
+    size_t read = m->bytes / n_tasks / 128 * 128 * n_tasks;
     out->gbs = (double)read / aria_median(t, (size_t)reps) / 1e9;
     out->cpu_gbs = (double)read / aria_median(tc, (size_t)reps) / 1e9;
-    out->best_gbs = best * ((double)read / (double)bytes) / 1e9;
-done:
-    kern_pool_free(pool);
+    out->best_gbs = best * ((double)read / (double)m->bytes) / 1e9;
     aria_free(t);
     aria_free(tc);
-    munmap(raw, len);
+    return 0;
+}
+
+int
+kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out)
+{
+    memset(out, 0, sizeof *out);
+    if (reps < 1 || reps > 1000)
+        return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
+    kern_membw_meter *m = NULL;
+    int rc = kern_membw_meter_new(n_threads, bytes, &m);
+    if (rc == 0)
+        rc = kern_membw_meter_run(m, reps, out);
+    kern_membw_meter_free(m);
     return rc;
 }

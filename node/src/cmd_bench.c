@@ -1,12 +1,15 @@
 /*
  * cmd_bench.c — `aria bench`: end-to-end speed of a model in this engine.
  *
- * One run loads the model, measures the memory read bandwidth with the same
- * thread count (kern_membw_measure), then repeats R times: clear the KV
- * cache, evaluate a prompt of N deterministic pseudo-random ids in one call
- * (prefill), then G greedy decode steps of one token each (logits computed
- * every step, as in generation). A warm-up repetition comes first and is not
- * counted. Reported figures:
+ * One run loads the model, then repeats R times: clear the KV cache,
+ * evaluate a prompt of N deterministic pseudo-random ids in one call
+ * (prefill), measure the memory read bandwidth with the same thread count
+ * (kern_membw_meter: median of 3 passes over a 1 GiB buffer), then G greedy
+ * decode steps of one token each (logits computed every step, as in
+ * generation). A warm-up repetition comes first and is not counted. The
+ * bandwidth is measured in every repetition, right before its decode,
+ * because on a shared machine it moves by 2x within a minute: each decode
+ * is divided by the bandwidth of its own moment. Reported figures:
  *   prefill_tok_s, decode_tok_s   medians over the R repetitions (wall clock)
  *   bytes_per_token               bytes one decode step must read: the
  *                                 weights it streams (weight_bytes_per_token,
@@ -15,8 +18,10 @@
  *                                 (kv_bytes_per_token: 2 x layers x KV heads
  *                                 x head_dim x 2 bytes x positions attended,
  *                                 averaged over the timed decode steps)
- *   bandwidth_gbs                 median of the bandwidth passes (1e9 B/s)
- *   roofline_fraction             bytes_per_token * decode_tok_s / bandwidth
+ *   bandwidth_gbs                 median of the repetitions' bandwidths (1e9
+ *                                 B/s; per repetition in bandwidth_runs_gbs)
+ *   roofline_fraction             median over the repetitions of
+ *                                 bytes_per_token * decode tok/s / bandwidth
  *   weight_roofline_fraction      the same with the weights alone
  *   cpu_s_per_token               process CPU seconds over all decode steps /
  *                                 decode tokens (every thread counts, spinning
@@ -90,14 +95,17 @@ typedef struct bench_res {
     double load_s;
     double prefill_s[256], decode_s[256];
     double decode_cpu_s, prefill_cpu_s;
-    kern_membw bw;
+    kern_membw bw;          /* medians of bw_run */
+    kern_membw bw_run[256]; /* measured right before each decode */
+    double roof_run[256];   /* bytes x decode tok/s / bandwidth, per repetition */
     double load_before, load_after;
 } bench_res;
 
 /* The timed part: R repetitions (after one warm-up) of prefill + decode. */
 static int
-bench_runs(const bench_cfg *cfg, kern_ctx *c, const kern_model_info *I, bench_res *r)
+bench_runs(const bench_cfg *cfg, kern_ctx *c, kern_membw_meter *bwm, bench_res *r)
 {
+    const kern_model_info *I = kern_model_get_info(kern_ctx_model(c));
     int32_t *ids = aria_alloc_array(cfg->n_prompt, sizeof(int32_t));
     float *logits = aria_alloc_array(I->n_vocab, sizeof(float));
     int rc = 0;
@@ -117,6 +125,11 @@ bench_runs(const bench_cfg *cfg, kern_ctx *c, const kern_model_info *I, bench_re
         double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         if ((rc = kern_ctx_eval(c, ids, cfg->n_prompt, logits)) < 0)
             goto out;
+        double bw_t0 = aria_clock_s(CLOCK_MONOTONIC),
+               bw_c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        kern_membw bw;
+        if ((rc = kern_membw_meter_run(bwm, 3, &bw)) < 0)
+            goto out;
         double t1 = aria_clock_s(CLOCK_MONOTONIC), c1 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         for (uint32_t g = 0; g < cfg->n_gen; g++) {
             int32_t next = argmax(logits, I->n_vocab);
@@ -126,9 +139,10 @@ bench_runs(const bench_cfg *cfg, kern_ctx *c, const kern_model_info *I, bench_re
         double t2 = aria_clock_s(CLOCK_MONOTONIC), c2 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         if (rep < 0)
             continue;
-        r->prefill_s[rep] = t1 - t0;
+        r->prefill_s[rep] = bw_t0 - t0;
         r->decode_s[rep] = t2 - t1;
-        r->prefill_cpu_s += c1 - c0;
+        r->bw_run[rep] = bw;
+        r->prefill_cpu_s += bw_c0 - c0;
         r->decode_cpu_s += c2 - c1;
     }
 out:
@@ -141,10 +155,11 @@ static void
 print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, double pre_tok_s,
            double dec_tok_s, double roof, double cpu_tok, double pre_cpu_tok)
 {
-    json_t *pre = json_array(), *dec = json_array();
+    json_t *pre = json_array(), *dec = json_array(), *bwr = json_array();
     for (int i = 0; i < cfg->reps; i++) {
         json_array_append_new(pre, json_real((double)cfg->n_prompt / r->prefill_s[i]));
         json_array_append_new(dec, json_real((double)cfg->n_gen / r->decode_s[i]));
+        json_array_append_new(bwr, json_real(r->bw_run[i].gbs));
     }
     json_t *o = json_object();
 #define SET(k, val) json_object_set_new(o, k, val)
@@ -169,7 +184,8 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("bandwidth_cpu_gbs", json_real(r->bw.cpu_gbs));
     SET("roofline_fraction", json_real(roof));
     SET("weight_roofline_fraction",
-        json_real((double)I->decode_bytes * dec_tok_s / (r->bw.gbs * 1e9)));
+        json_real(roof * (double)I->decode_bytes /
+                  ((double)I->decode_bytes + (double)(json_int_t)(kvb + 0.5))));
     SET("cpu_s_per_token", json_real(cpu_tok));
     SET("prefill_cpu_s_per_token", json_real(pre_cpu_tok));
     SET("load_s", json_real(r->load_s));
@@ -177,6 +193,7 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("load_avg_after", json_real(r->load_after));
     SET("prefill_runs_tok_s", pre);
     SET("decode_runs_tok_s", dec);
+    SET("bandwidth_runs_gbs", bwr);
 #undef SET
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (txt)
@@ -201,12 +218,12 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     double kvb = kv_bytes_per_token(cfg, I), bytes = (double)I->decode_bytes + kvb;
     printf("bytes/token    %.1f MB: %.1f MB of weights + %.1f MB of KV cache rows\n", bytes / 1e6,
            (double)I->decode_bytes / 1e6, kvb / 1e6);
-    printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread)\n", r->bw.gbs,
-           r->bw.cpu_gbs);
+    printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread; median of "
+           "the repetitions, each measured right before its decode)\n",
+           r->bw.gbs, r->bw.cpu_gbs);
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
            "%.1f %%\n",
-           100.0 * roof, r->bw.gbs * 1e9 / bytes,
-           100.0 * (double)I->decode_bytes * dec_tok_s / (r->bw.gbs * 1e9));
+           100.0 * roof, r->bw.gbs * 1e9 / bytes, 100.0 * roof * (double)I->decode_bytes / bytes);
     printf("load average   %.2f before, %.2f after\n", r->load_before, r->load_after);
 }
 
@@ -269,6 +286,7 @@ cmd_bench(int argc, char **argv)
         return cli_fail(ARIA_ENOMEM, "bench");
     kern_model *m = NULL;
     kern_ctx *c = NULL;
+    kern_membw_meter *bwm = NULL;
     int rc, ret = 1;
     r->load_before = load_avg();
     kern_model_opts mo = {.no_tokenizer = true, .int8_head = cfg.int8_head};
@@ -288,11 +306,11 @@ cmd_bench(int argc, char **argv)
         ret = cli_fail(rc, "creating the context");
         goto out;
     }
-    if ((rc = kern_membw_measure(cfg.threads, cfg.bw_bytes, 5, &r->bw)) < 0) {
+    if ((rc = kern_membw_meter_new(cfg.threads, cfg.bw_bytes, &bwm)) < 0) {
         ret = cli_fail(rc, "measuring the memory bandwidth");
         goto out;
     }
-    if ((rc = bench_runs(&cfg, c, I, r)) < 0) {
+    if ((rc = bench_runs(&cfg, c, bwm, r)) < 0) {
         ret = cli_fail(rc, "evaluating");
         goto out;
     }
@@ -301,7 +319,15 @@ cmd_bench(int argc, char **argv)
     double dec = (double)cfg.n_gen / aria_median(r->decode_s, (size_t)cfg.reps);
     double bytes =
         (double)I->decode_bytes + (double)(json_int_t)(kv_bytes_per_token(&cfg, I) + 0.5);
-    double roof = bytes * dec / (r->bw.gbs * 1e9);
+    double gbs[256], cgbs[256];
+    for (int i = 0; i < cfg.reps; i++) {
+        gbs[i] = r->bw_run[i].gbs;
+        cgbs[i] = r->bw_run[i].cpu_gbs;
+        r->roof_run[i] = bytes * ((double)cfg.n_gen / r->decode_s[i]) / (gbs[i] * 1e9);
+    }
+    r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
+    r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);
+    double roof = aria_median(r->roof_run, (size_t)cfg.reps);
     double cpu_tok = r->decode_cpu_s / ((double)cfg.n_gen * cfg.reps);
     double pre_cpu_tok = r->prefill_cpu_s / ((double)cfg.n_prompt * cfg.reps);
     if (cfg.json)
@@ -311,6 +337,7 @@ cmd_bench(int argc, char **argv)
     fflush(stdout);
     ret = 0;
 out:
+    kern_membw_meter_free(bwm);
     kern_ctx_free(c);
     kern_model_free(m);
     aria_free(r);
