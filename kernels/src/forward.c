@@ -308,23 +308,26 @@ relu2_mul_row(float *g, const float *u, size_t n)
  * The plain C versions below define the values; the AVX+F16C versions do
  * the same float operations per lane (8 lanes, multiply then add, the same
  * final tree; no FMA) and so give identical results. */
+/* Row q of a cached K or V block as floats: in place for F32, converted
+ * into tmp (D elements) for F16. */
+static inline const float *
+att_row_c(const void *rows, bool f16, size_t stride, size_t D, size_t q, float *tmp)
+{
+    if (!f16)
+        return (const float *)rows + q * stride;
+    const uint16_t *r16 = (const uint16_t *)rows + q * stride;
+    for (size_t d = 0; d < D; d++)
+        tmp[d] = h2f_tab[r16[d]];
+    return tmp;
+}
+
 static void
 att_scores_c(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
              float scale, float *sc)
 {
     float kr[KERN_MAX_HEAD_DIM];
-    for (size_t q = 0; q < np; q++) {
-        const float *kq;
-        if (f16) {
-            const uint16_t *k16 = (const uint16_t *)k + q * stride;
-            for (size_t d = 0; d < D; d++)
-                kr[d] = h2f_tab[k16[d]];
-            kq = kr;
-        } else {
-            kq = (const float *)k + q * stride;
-        }
-        sc[q] = dot8(qv, kq, D) * scale;
-    }
+    for (size_t q = 0; q < np; q++)
+        sc[q] = dot8(qv, att_row_c(k, f16, stride, D, q, kr), D) * scale;
 }
 
 static void
@@ -332,18 +335,8 @@ att_accum_c(float *acc, const float *pr, const void *v, bool f16, size_t stride,
             size_t np)
 {
     float vr[KERN_MAX_HEAD_DIM];
-    for (size_t q = 0; q < np; q++) {
-        const float *vq;
-        if (f16) {
-            const uint16_t *v16 = (const uint16_t *)v + q * stride;
-            for (size_t d = 0; d < D; d++)
-                vr[d] = h2f_tab[v16[d]];
-            vq = vr;
-        } else {
-            vq = (const float *)v + q * stride;
-        }
-        axpy(acc, pr[q], vq, D);
-    }
+    for (size_t q = 0; q < np; q++)
+        axpy(acc, pr[q], att_row_c(v, f16, stride, D, q, vr), D);
 }
 
 #if defined(__x86_64__)
@@ -711,6 +704,14 @@ typedef struct att_job {
 /* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
  * F16 cache, kf/vf hold this head's K/V rows already converted to float
  * (D apart), or are NULL to read the halves here; same values either way. */
+/* Element offset of (layer, kv head, position) in the head-major cache
+ * [layer][kv head][position][head_dim]. */
+static inline size_t
+kv_off(const kern_ctx *c, size_t layer, size_t kvh, size_t pos)
+{
+    return layer * c->kv_layer_elems + (kvh * (size_t)c->o.n_ctx + pos) * c->m->info.head_dim;
+}
+
 static void
 att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const float *vf)
 {
@@ -729,7 +730,7 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     if (f16)
         round_f16_row(qv, D);
     float kq_scale = 1.0f / sqrtf((float)D);
-    size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * (size_t)c->o.n_ctx * D;
+    size_t base = kv_off(c, j->layer, kvh, 0);
     size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
     if (!kf) { /* the first ATT_PF bytes, which the loops do not fetch ahead */
         const uint8_t *k0 = (const uint8_t *)c->kv_k + base * es;
@@ -786,7 +787,7 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     for (size_t h = task; h < H; h += n_tasks) {
         if (conv) {
             size_t kvh = h / (I->n_head / I->n_head_kv);
-            size_t base = (size_t)j->layer * c->kv_layer_elems + kvh * (size_t)c->o.n_ctx * D;
+            size_t base = kv_off(c, j->layer, kvh, 0);
             h2f_row((const uint16_t *)c->kv_k + base, kf, P * D);
             h2f_row((const uint16_t *)c->kv_v + base, vf, P * D);
         }
@@ -823,8 +824,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         const eng_layer *y = &m->layers[l];
         if (n == 1) /* this token's cache rows: fetched while q, k, v are computed */
             for (size_t h = 0; h < I->n_head_kv; h++) {
-                size_t off = (size_t)l * c->kv_layer_elems + (h * (size_t)c->o.n_ctx + p0) * D;
-                size_t es = f16 ? 2 : 4;
+                size_t off = kv_off(c, l, h, p0), es = f16 ? 2 : 4;
                 const uint8_t *kr = (const uint8_t *)c->kv_k + off * es;
                 const uint8_t *vr = (const uint8_t *)c->kv_v + off * es;
                 att_pf(kr, kr + D * es, D * es);
@@ -851,7 +851,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             /* head-major cache: [layer][kv head][position][D], so each
              * head's rows are one contiguous stream for attention */
             for (size_t h = 0; h < I->n_head_kv; h++) {
-                size_t off = (size_t)l * c->kv_layer_elems + (h * (size_t)c->o.n_ctx + p) * D;
+                size_t off = kv_off(c, l, h, p);
                 const float *ks = c->k + t * nkv + h * D, *vs = c->v + t * nkv + h * D;
                 if (f16) {
                     f2h_row(ks, (uint16_t *)c->kv_k + off, D);

@@ -22,12 +22,7 @@
  * one contiguous stream per task; reading 16 KiB ahead keeps enough misses
  * in flight: measured on the bitnet-large weight sweep (1 thread, CPU time)
  * ~11-12 GB/s without, ~15-17 GB/s with 8-16 KiB. */
-#ifndef PF_DIST
 #define PF_DIST 16384
-#endif
-#ifndef PF_HINT
-#define PF_HINT _MM_HINT_T0
-#endif
 
 static inline int32_t
 ld32(const void *p)
@@ -127,8 +122,8 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (size_t k = 0; k < nk; k += 2) {
-        _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, PF_HINT);
-        _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, PF_HINT);
+        _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T0);
+        _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
         const int8_t *qk = q + 16 * k;
         __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
         UNPACK4(w, u0, u1, u2, u3);
@@ -315,9 +310,9 @@ i8mat_matvec_avx512(const kern_i8mat *m, const kern_acts *a, float *out, size_t 
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t k = 0; k < nk; k += 4) {
             const char *pf = (const char *)p0 + 64 * k + PF_DIST;
-            _mm_prefetch(pf, PF_HINT);
-            _mm_prefetch(pf + 64, PF_HINT);
-            _mm_prefetch(pf + 128, PF_HINT);
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
             _mm_prefetch(pf + 192, _MM_HINT_T0);
             __m512i x0 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k)), flip);
             __m512i x1 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 4)), flip);

@@ -80,15 +80,15 @@ typedef struct bench_cfg {
     bool json, int8_head;
 } bench_cfg;
 
-/* KV cache bytes the G timed decode steps read per step on average: step g
- * (token at position P + g) attends P + g + 1 cached rows of K and of V in
- * every layer and KV head; the cache is F16. */
-static double
+/* KV cache bytes the G timed decode steps read per step on average (to the
+ * nearest byte): step g (token at position P + g) attends P + g + 1 cached
+ * rows of K and of V in every layer and KV head; the cache is F16. */
+static uint64_t
 kv_bytes_per_token(const bench_cfg *cfg, const kern_model_info *I)
 {
     double row = 2.0 * I->n_layer * I->n_head_kv * (double)I->head_dim * 2.0;
     double P = cfg->n_prompt, G = cfg->n_gen;
-    return G > 0 ? row * (P + (G + 1.0) / 2.0) : 0.0;
+    return G > 0 ? (uint64_t)(row * (P + (G + 1.0) / 2.0) + 0.5) : 0;
 }
 
 typedef struct bench_res {
@@ -97,7 +97,7 @@ typedef struct bench_res {
     double decode_cpu_s, prefill_cpu_s;
     kern_membw bw;          /* medians of bw_run */
     kern_membw bw_run[256]; /* measured right before each decode */
-    double roof_run[256];   /* bytes x decode tok/s / bandwidth, per repetition */
+    uint64_t kv_bytes;      /* kv_bytes_per_token */
     double load_before, load_after;
 } bench_res;
 
@@ -176,16 +176,14 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("batch", json_integer(cfg->n_batch));
     SET("prefill_tok_s", json_real(pre_tok_s));
     SET("decode_tok_s", json_real(dec_tok_s));
-    double kvb = kv_bytes_per_token(cfg, I);
-    SET("bytes_per_token", json_integer((json_int_t)I->decode_bytes + (json_int_t)(kvb + 0.5)));
+    uint64_t bytes = I->decode_bytes + r->kv_bytes;
+    SET("bytes_per_token", json_integer((json_int_t)bytes));
     SET("weight_bytes_per_token", json_integer((json_int_t)I->decode_bytes));
-    SET("kv_bytes_per_token", json_integer((json_int_t)(kvb + 0.5)));
+    SET("kv_bytes_per_token", json_integer((json_int_t)r->kv_bytes));
     SET("bandwidth_gbs", json_real(r->bw.gbs));
     SET("bandwidth_cpu_gbs", json_real(r->bw.cpu_gbs));
     SET("roofline_fraction", json_real(roof));
-    SET("weight_roofline_fraction",
-        json_real(roof * (double)I->decode_bytes /
-                  ((double)I->decode_bytes + (double)(json_int_t)(kvb + 0.5))));
+    SET("weight_roofline_fraction", json_real(roof * (double)I->decode_bytes / (double)bytes));
     SET("cpu_s_per_token", json_real(cpu_tok));
     SET("prefill_cpu_s_per_token", json_real(pre_cpu_tok));
     SET("load_s", json_real(r->load_s));
@@ -215,9 +213,9 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
            pre_tok_s, cfg->reps, cfg->n_prompt, cfg->n_batch, pre_cpu_tok);
     printf("decode         %.1f tok/s (median of %d, %u tokens), %.4f CPU-s/token\n", dec_tok_s,
            cfg->reps, cfg->n_gen, cpu_tok);
-    double kvb = kv_bytes_per_token(cfg, I), bytes = (double)I->decode_bytes + kvb;
+    double bytes = (double)(I->decode_bytes + r->kv_bytes);
     printf("bytes/token    %.1f MB: %.1f MB of weights + %.1f MB of KV cache rows\n", bytes / 1e6,
-           (double)I->decode_bytes / 1e6, kvb / 1e6);
+           (double)I->decode_bytes / 1e6, (double)r->kv_bytes / 1e6);
     printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread; median of "
            "the repetitions, each measured right before its decode)\n",
            r->bw.gbs, r->bw.cpu_gbs);
@@ -317,17 +315,17 @@ cmd_bench(int argc, char **argv)
     r->load_after = load_avg();
     double pre = (double)cfg.n_prompt / aria_median(r->prefill_s, (size_t)cfg.reps);
     double dec = (double)cfg.n_gen / aria_median(r->decode_s, (size_t)cfg.reps);
-    double bytes =
-        (double)I->decode_bytes + (double)(json_int_t)(kv_bytes_per_token(&cfg, I) + 0.5);
-    double gbs[256], cgbs[256];
+    r->kv_bytes = kv_bytes_per_token(&cfg, I);
+    double bytes = (double)(I->decode_bytes + r->kv_bytes);
+    double gbs[256], cgbs[256], roofs[256]; /* per repetition */
     for (int i = 0; i < cfg.reps; i++) {
         gbs[i] = r->bw_run[i].gbs;
         cgbs[i] = r->bw_run[i].cpu_gbs;
-        r->roof_run[i] = bytes * ((double)cfg.n_gen / r->decode_s[i]) / (gbs[i] * 1e9);
+        roofs[i] = bytes * ((double)cfg.n_gen / r->decode_s[i]) / (gbs[i] * 1e9);
     }
     r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
     r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);
-    double roof = aria_median(r->roof_run, (size_t)cfg.reps);
+    double roof = aria_median(roofs, (size_t)cfg.reps);
     double cpu_tok = r->decode_cpu_s / ((double)cfg.n_gen * cfg.reps);
     double pre_cpu_tok = r->prefill_cpu_s / ((double)cfg.n_prompt * cfg.reps);
     if (cfg.json)

@@ -277,28 +277,32 @@ empty_task(void *vctx, size_t task, size_t n_tasks)
     (void)n_tasks;
 }
 
+/* Rows [*r0, *r1) of task `task` of n: whole tiles, split evenly. */
+static bool
+task_rows(size_t rows, size_t task, size_t n_tasks, size_t *r0, size_t *r1)
+{
+    size_t tiles = (rows + KERN_TROWS - 1) / KERN_TROWS;
+    *r0 = tiles * task / n_tasks * KERN_TROWS;
+    *r1 = tiles * (task + 1) / n_tasks * KERN_TROWS;
+    if (*r1 > rows)
+        *r1 = rows;
+    return *r0 < *r1;
+}
+
 static void
 nosync_task(void *vctx, size_t task, size_t n_tasks)
 {
     nosync_ctx *c = vctx;
     const shape *s = c->md->s;
+    size_t r0, r1;
     for (int l = 0; l < s->layers; l++)
         for (int k = 0; k < 7; k++) {
             const kern_tmat *m = &c->md->mats[l * 7 + k];
-            size_t tiles = m->rows_p / KERN_TROWS;
-            size_t r0 = tiles * task / n_tasks * KERN_TROWS;
-            size_t r1 = tiles * (task + 1) / n_tasks * KERN_TROWS;
-            if (r1 > m->rows)
-                r1 = m->rows;
-            if (r0 < r1)
+            if (task_rows(m->rows, task, n_tasks, &r0, &r1))
                 c->o->tmat_matvec(m, k == 6 ? c->af : c->ae, c->out + r0, r0, r1);
         }
     const kern_i8mat *h = &c->md->head;
-    size_t tiles = (h->rows + KERN_TROWS - 1) / KERN_TROWS;
-    size_t r0 = tiles * task / n_tasks * KERN_TROWS, r1 = tiles * (task + 1) / n_tasks * KERN_TROWS;
-    if (r1 > h->rows)
-        r1 = h->rows;
-    if (r0 < r1)
+    if (task_rows(h->rows, task, n_tasks, &r0, &r1))
         c->o->i8mat_matvec(h, c->ae, c->out + r0, r0, r1);
 }
 

@@ -15,13 +15,20 @@
 
 #include "ledger_testlib.h"
 
+/* tmpfs keeps these CI runs short (fsync is free there); SIGKILL safety
+ * does not depend on the file system. bench_ledger_crash runs on $TMPDIR
+ * (disk). */
+static void
+use_shm_tmpdir(void)
+{
+    struct stat st;
+    if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+        setenv("TMPDIR", "/dev/shm", 1);
+}
+
 Test(ledger_crash, survives_200_sigkills_of_the_writer, .timeout = 280)
 {
-    /* tmpfs keeps this CI run short (fsync is free there); SIGKILL safety does
-     * not depend on the file system. bench_ledger_crash runs on $TMPDIR (disk). */
-    struct stat st_shm;
-    if (stat("/dev/shm", &st_shm) == 0 && S_ISDIR(st_shm.st_mode))
-        setenv("TMPDIR", "/dev/shm", 1);
+    use_shm_tmpdir();
     tl_world w;
     tl_world_init(&w, 6, 4, 100000);
     tl_crash_stats st;
@@ -42,9 +49,7 @@ Test(ledger_crash, survives_200_sigkills_of_the_writer, .timeout = 280)
  * 120 kills at delays spread over the creation, each in a fresh directory. */
 Test(ledger_crash, creation_survives_sigkill, .timeout = 120)
 {
-    struct stat st_shm;
-    if (stat("/dev/shm", &st_shm) == 0 && S_ISDIR(st_shm.st_mode))
-        setenv("TMPDIR", "/dev/shm", 1);
+    use_shm_tmpdir();
     tl_world w;
     tl_world_init(&w, 3, 2, 1000);
     int killed = 0, created = 0;
@@ -127,9 +132,7 @@ copy_file(const char *from, const char *to)
 
 Test(ledger_crash, data_file_appears_only_whole, .timeout = 120)
 {
-    struct stat st_shm;
-    if (stat("/dev/shm", &st_shm) == 0 && S_ISDIR(st_shm.st_mode))
-        setenv("TMPDIR", "/dev/shm", 1);
+    use_shm_tmpdir();
     tl_world w;
     tl_world_init(&w, 3, 2, 1000);
     for (int i = 0; i < 20; i++) {
