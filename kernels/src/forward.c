@@ -14,7 +14,7 @@
  * Determinism: the matrix kernels (ops.h) are bit-identical on every ISA and
  * thread count; everything here is plain C compiled for the baseline ISA with
  * no FP contraction, each output element computed by one task with one fixed
- * order: rmsnorm sums squares in double from index 0 up; attention dot
+ * order: rmsnorm sums squares in double in 8 fixed lanes; attention dot
  * products use 8 lane accumulators then a fixed tree; softmax sums in double
  * from position 0 up; a·V accumulates positions 0 up. Exp is kern_m_expf.
  *
@@ -24,6 +24,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -182,48 +183,69 @@ h2f_tab_build(void)
 #endif
 }
 
-/* y = (x * (1/sqrt(mean(x²) + eps))) * w, as llama.cpp computes it. */
+/* Sum of squares for rmsnorm: each square is a float product (as llama.cpp
+ * computes it), summed in double in 8 lanes (lane l takes the indices
+ * i = l mod 8 in increasing order; the tail continues from lane 0), then the
+ * fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)). One sequential chain was bound by
+ * the add latency: ~5 us for a 4096-wide row, all of it on the calling
+ * thread while the others wait. With SSE2 (every x86-64) the lanes are four
+ * 2-wide registers doing the same float multiply, exact widening and double
+ * add per lane as the C loop, so the result is the same on every build. */
+static inline double
+sumsq8(const float *x, size_t n)
+{
+    double acc[8] = {0};
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128d d0 = _mm_setzero_pd(), d1 = d0, d2 = d0, d3 = d0;
+    for (; i + 8 <= n; i += 8) {
+        __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
+        a = _mm_mul_ps(a, a);
+        b = _mm_mul_ps(b, b);
+        d0 = _mm_add_pd(d0, _mm_cvtps_pd(a));
+        d1 = _mm_add_pd(d1, _mm_cvtps_pd(_mm_movehl_ps(a, a)));
+        d2 = _mm_add_pd(d2, _mm_cvtps_pd(b));
+        d3 = _mm_add_pd(d3, _mm_cvtps_pd(_mm_movehl_ps(b, b)));
+    }
+    _mm_storeu_pd(acc, d0);
+    _mm_storeu_pd(acc + 2, d1);
+    _mm_storeu_pd(acc + 4, d2);
+    _mm_storeu_pd(acc + 6, d3);
+#else
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            acc[l] += (double)(x[i + (size_t)l] * x[i + (size_t)l]);
+#endif
+    for (int l = 0; i < n; i++, l++)
+        acc[l] += (double)(x[i] * x[i]);
+    double s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+    return (s0 + s2) + (s1 + s3);
+}
+
+/* y = (x * (1/sqrt(mean(x²) + eps))) * w, as llama.cpp computes it (its sum
+ * of squares is one double chain; sumsq8's lanes differ from it only in the
+ * double sum's last bits, far below the float mean's rounding). */
 static void
 rmsnorm(const float *x, const float *w, size_t n, float eps, float *y)
 {
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)(x[i] * x[i]);
-    float mean = (float)(sum / (double)n);
+    float mean = (float)(sumsq8(x, n) / (double)n);
     float scale = 1.0f / sqrtf(mean + eps);
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__SSE2__) /* element-wise: the same two float multiplies */
+    __m128 s4 = _mm_set1_ps(scale);
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(y + i, _mm_mul_ps(_mm_mul_ps(_mm_loadu_ps(x + i), s4), _mm_loadu_ps(w + i)));
+#endif
+    for (; i < n; i++)
         y[i] = (x[i] * scale) * w[i];
 }
 
-/* rmsnorm of n_tok rows (x rows xs apart, y rows ys apart). Each row's sum
- * is the same sequential double sum as rmsnorm; four rows at a time run as
- * four independent chains, which is what makes a prompt chunk faster (one
- * row's sum is bound by the add latency). */
+/* rmsnorm of n_tok rows (x rows xs apart, y rows ys apart). */
 static void
 rmsnorm_rows(const float *x, size_t xs, const float *w, size_t n, float eps, float *y, size_t ys,
              size_t n_tok)
 {
-    size_t t = 0;
-    for (; t + 4 <= n_tok; t += 4) {
-        const float *x0 = x + t * xs, *x1 = x0 + xs, *x2 = x1 + xs, *x3 = x2 + xs;
-        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            s0 += (double)(x0[i] * x0[i]);
-            s1 += (double)(x1[i] * x1[i]);
-            s2 += (double)(x2[i] * x2[i]);
-            s3 += (double)(x3[i] * x3[i]);
-        }
-        const double s[4] = {s0, s1, s2, s3};
-        for (size_t k = 0; k < 4; k++) {
-            float mean = (float)(s[k] / (double)n);
-            float scale = 1.0f / sqrtf(mean + eps);
-            const float *xk = x + (t + k) * xs;
-            float *yk = y + (t + k) * ys;
-            for (size_t i = 0; i < n; i++)
-                yk[i] = (xk[i] * scale) * w[i];
-        }
-    }
-    for (; t < n_tok; t++)
+    for (size_t t = 0; t < n_tok; t++)
         rmsnorm(x + t * xs, w, n, eps, y + t * ys);
 }
 
@@ -699,6 +721,7 @@ typedef struct att_job {
     uint32_t layer;
     size_t n;    /* tokens in the chunk */
     uint32_t p0; /* position of token 0 */
+    _Atomic size_t next_head;
 } att_job;
 
 /* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
@@ -769,13 +792,17 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     memcpy(o, acc, D * sizeof(float));
 }
 
-/* Task `task` takes heads task, task + n_tasks, ...; for a chunk of several
- * tokens with an F16 cache it converts the head's K/V rows once into its
- * float scratch (instead of once per token). */
+/* Each task claims heads in turn until none is left (a head is a few us of
+ * work at decode; a fixed share per task left one thread waiting for the
+ * other whenever their shares ran at different speeds) and uses its own
+ * scratch slot `task`. For a chunk of several tokens with an F16 cache it
+ * converts the head's K/V rows once into its float scratch (instead of once
+ * per token). Which task computes a head never changes its values. */
 static void
 att_task(void *ctx, size_t task, size_t n_tasks)
 {
-    const att_job *j = ctx;
+    (void)n_tasks;
+    att_job *j = ctx;
     kern_ctx *c = j->c;
     const kern_model_info *I = &c->m->info;
     size_t H = I->n_head, D = I->head_dim;
@@ -784,7 +811,10 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
     float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
     float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
-    for (size_t h = task; h < H; h += n_tasks) {
+    for (;;) {
+        size_t h = atomic_fetch_add_explicit(&j->next_head, 1, memory_order_relaxed);
+        if (h >= H)
+            break;
         if (conv) {
             size_t kvh = h / (I->n_head / I->n_head_kv);
             size_t base = kv_off(c, j->layer, kvh, 0);
@@ -863,6 +893,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             }
         }
         att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0};
+        atomic_init(&aj.next_head, 0);
         size_t n_tasks = c->n_att_slots;
         if (n_tasks > I->n_head)
             n_tasks = I->n_head;

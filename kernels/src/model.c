@@ -746,8 +746,12 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
     c->width = W;
     size_t el = o.kv_type == KERN_KV_F32 ? 4 : 2;
     c->kv_layer_elems = (size_t)o.n_ctx * nkv;
-    c->kv_k = aria_alloc_array(c->kv_layer_elems * I->n_layer, el);
-    c->kv_v = aria_alloc_array(c->kv_layer_elems * I->n_layer, el);
+    size_t kv_bytes = 0;
+    if (I->n_layer && c->kv_layer_elems <= SIZE_MAX / I->n_layer / el) {
+        kv_bytes = c->kv_layer_elems * I->n_layer * el;
+        c->kv_k = kern_big_alloc(kv_bytes, &c->kv_k_raw, &c->kv_k_len);
+        c->kv_v = kern_big_alloc(kv_bytes, &c->kv_v_raw, &c->kv_v_len);
+    }
     size_t half = I->n_rot / 2;
     c->rope_cos = aria_alloc_array((size_t)o.n_ctx * half, sizeof(float));
     c->rope_sin = aria_alloc_array((size_t)o.n_ctx * half, sizeof(float));
@@ -801,8 +805,8 @@ kern_ctx_free(kern_ctx *c)
     if (!c)
         return;
     kern_pool_free(c->pool);
-    aria_free(c->kv_k);
-    aria_free(c->kv_v);
+    kern_big_free(c->kv_k_raw, c->kv_k_len);
+    kern_big_free(c->kv_v_raw, c->kv_v_len);
     aria_free(c->rope_cos);
     aria_free(c->rope_sin);
     aria_free(c->x);

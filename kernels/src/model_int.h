@@ -96,8 +96,11 @@ struct kern_ctx {
     kern_ctx_opts o;
     uint32_t pos;    /* tokens in the cache */
     kern_pool *pool; /* NULL when n_threads == 1 */
-    /* KV cache: per layer [n_ctx][n_head_kv * head_dim], F16 or F32. */
+    /* KV cache: per layer [n_head_kv][n_ctx][head_dim], F16 or F32, on
+     * 2 MiB pages (kern_big_alloc; raw/len free it). */
     void *kv_k, *kv_v;
+    void *kv_k_raw, *kv_v_raw;
+    size_t kv_k_len, kv_v_len;
     size_t kv_layer_elems; /* n_ctx * n_head_kv * head_dim */
     /* RoPE tables [n_ctx][n_rot/2]. */
     float *rope_cos, *rope_sin;

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #if defined(__x86_64__)
@@ -148,6 +149,31 @@ free_weights(void *raw, size_t len)
         munmap(raw, len);
     else
         aria_free(raw);
+}
+
+void *
+kern_big_alloc(size_t n, void **raw, size_t *len)
+{
+    /* A mapping of its own from 2 MiB up (never the weight arena: its
+     * chunks are touched whole, more than a small cache needs). */
+    *len = 0;
+    if (n >= HUGE_ALIGN && n <= SIZE_MAX - HUGE_ALIGN) {
+        void *p = map_huge(n, raw, len);
+        if (p)
+            return p;
+    }
+    unsigned char *p = aria_calloc(1, n + 64);
+    if (!p)
+        return NULL;
+    *raw = p;
+    return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
+void
+kern_big_free(void *raw, size_t len)
+{
+    if (raw)
+        free_weights(raw, len);
 }
 
 static int
@@ -508,30 +534,41 @@ kern_ops_get(void)
 
 /* Split of row tiles into tasks. Every output row is computed whole by one
  * kernel call whatever the split, so the split may follow the thread count
- * (it never changes a result).
+ * and the timing (it never changes a result).
  *  - Streaming kernels (one token: ternary and int8 matvec, float matvec)
- *    are bound by memory: one contiguous range per thread keeps each
- *    thread's weights ONE long stream that the prefetchers follow from
- *    matrix to matrix. Four tasks per thread, claimed in turn by both
- *    threads, cut every thread's stream into pieces a quarter as long, each
- *    restarting the prefetch distance: measured on the bitnet-large weight
- *    sweep at 2 threads (bench_kernels_ops, 21 runs each), 47.5-47.8 GB/s
- *    with one task per thread against 34.6-39.0 GB/s with four.
+ *    are bound by memory. Each thread owns one contiguous range of the
+ *    run's tiles (all matrices of the run, in order) and claims chunks of
+ *    about STEAL_CHUNK bytes from its front, so its weights are ONE long
+ *    stream that the prefetchers follow from matrix to matrix; a thread that
+ *    runs out steals chunks from the BACK of another range, so a thread that
+ *    is slower or starts late (woken after the caller) no longer leaves the
+ *    other waiting for it. Measured on the bitnet-large weight sweep at 2
+ *    threads (bench_kernels_ops, 21 runs each): one range per thread
+ *    47.5-47.8 GB/s against 34.6-39.0 GB/s with four tasks per thread
+ *    claimed in turn (each piece restarts the prefetch distance).
  *  - The batched matmul (prompt) is bound by arithmetic: about 4 tasks per
- *    thread still balance a thread that is descheduled for a while. */
+ *    thread, claimed in turn, balance a thread that is descheduled. */
 static size_t
-tiles_per_task(size_t n_tiles, kern_pool *p, bool streaming)
+tiles_per_task(size_t n_tiles, kern_pool *p)
 {
     int nth = kern_pool_threads(p);
-    size_t target = nth <= 1 ? 1 : (streaming ? 1 : 4) * (size_t)nth;
+    size_t target = nth <= 1 ? 1 : 4 * (size_t)nth;
     size_t t = (n_tiles + target - 1) / target;
     return t ? t : 1;
 }
 
-#define SPLIT_MAX 8
+#define SPLIT_MAX   8
+#define STEAL_MAX   16              /* more threads: tasks claimed in turn */
+#define STEAL_CHUNK ((size_t)32768) /* bytes claimed at a time */
+
+/* A range's unclaimed tiles [front, back) as one word (front low, back high):
+ * the owner advances front, thieves lower back, both by compare-and-swap. */
+typedef struct steal_range {
+    _Alignas(64) _Atomic uint64_t fb;
+} steal_range;
 
 /* One job over up to SPLIT_MAX matrices of the same kind that share the
- * input; tasks are numbered matrix by matrix. */
+ * input; tasks (or the stolen tiles) are numbered matrix by matrix. */
 typedef struct split_ctx {
     const kern_ops *ops;
     int kind; /* 0 tmat (matvec if 1 token, else matmul), 2 fmat, 3 i8mat */
@@ -542,22 +579,15 @@ typedef struct split_ctx {
     const kern_acts *a;
     const float *x;
     size_t out_stride;
+    /* stealing (streaming kinds): first[] counts tiles, chunk in tiles */
+    size_t n_ranges, chunk;
+    steal_range rng[STEAL_MAX];
 } split_ctx;
 
+/* Rows [r0, r1) of matrix i. */
 static void
-split_task(void *vctx, size_t task, size_t n_tasks)
+split_rows(const split_ctx *c, size_t i, size_t r0, size_t r1)
 {
-    (void)n_tasks;
-    split_ctx *c = vctx;
-    size_t i = 0;
-    while (task >= c->first[i + 1])
-        i++;
-    size_t r0 = (task - c->first[i]) * c->tpt[i] * KERN_TROWS;
-    size_t r1 = r0 + c->tpt[i] * KERN_TROWS;
-    if (r1 > c->rows[i])
-        r1 = c->rows[i];
-    if (r0 >= r1)
-        return;
     float *out = c->out[i] + r0;
     switch (c->kind) {
     case 0:
@@ -572,13 +602,116 @@ split_task(void *vctx, size_t task, size_t n_tasks)
 }
 
 static void
+split_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)n_tasks;
+    split_ctx *c = vctx;
+    size_t i = 0;
+    while (task >= c->first[i + 1])
+        i++;
+    size_t r0 = (task - c->first[i]) * c->tpt[i] * KERN_TROWS;
+    size_t r1 = r0 + c->tpt[i] * KERN_TROWS;
+    if (r1 > c->rows[i])
+        r1 = c->rows[i];
+    if (r0 < r1)
+        split_rows(c, i, r0, r1);
+}
+
+/* Run the run-wide tiles [g0, g1), matrix by matrix. */
+static void
+steal_tiles(const split_ctx *c, size_t g0, size_t g1)
+{
+    size_t i = 0;
+    while (g0 < g1) {
+        while (g0 >= c->first[i + 1])
+            i++;
+        size_t e = g1 < c->first[i + 1] ? g1 : c->first[i + 1];
+        size_t r0 = (g0 - c->first[i]) * KERN_TROWS, r1 = (e - c->first[i]) * KERN_TROWS;
+        split_rows(c, i, r0, r1 < c->rows[i] ? r1 : c->rows[i]);
+        g0 = e;
+    }
+}
+
+/* Task k: range k from its front, then the other ranges from their backs. */
+static void
+steal_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)n_tasks;
+    split_ctx *c = vctx;
+    steal_range *own = &c->rng[task];
+    uint64_t w = atomic_load_explicit(&own->fb, memory_order_relaxed);
+    for (;;) {
+        uint32_t f = (uint32_t)w, b = (uint32_t)(w >> 32);
+        if (f >= b)
+            break;
+        /* near the end, at most half of what is left: the last claims are
+         * short, so neither thread waits long for the other's last chunk */
+        uint32_t take = (b - f) / 2 < c->chunk ? (b - f + 1) / 2 : (uint32_t)c->chunk;
+        uint32_t e = f + take;
+        if (!atomic_compare_exchange_weak_explicit(&own->fb, &w, (w & ~(uint64_t)UINT32_MAX) | e,
+                                                   memory_order_relaxed, memory_order_relaxed))
+            continue;
+        steal_tiles(c, f, e);
+        w = atomic_load_explicit(&own->fb, memory_order_relaxed);
+    }
+    for (size_t k = 1; k < c->n_ranges; k++) {
+        steal_range *v = &c->rng[(task + k) % c->n_ranges];
+        w = atomic_load_explicit(&v->fb, memory_order_relaxed);
+        for (;;) {
+            uint32_t f = (uint32_t)w, b = (uint32_t)(w >> 32);
+            if (f >= b)
+                break;
+            /* small pieces from the back: the owner's stream keeps going */
+            uint32_t s = b - f > 1 ? b - 1 : f;
+            if (!atomic_compare_exchange_weak_explicit(&v->fb, &w, ((uint64_t)s << 32) | f,
+                                                       memory_order_relaxed, memory_order_relaxed))
+                continue;
+            steal_tiles(c, s, b);
+            w = atomic_load_explicit(&v->fb, memory_order_relaxed);
+        }
+    }
+}
+
+/* Bytes of one 16-row tile of matrix i. */
+static size_t
+split_tile_bytes(const split_ctx *c, size_t i)
+{
+    switch (c->kind) {
+    case 0: return ((const kern_tmat *)c->m[i])->cols_p * 4;
+    case 2: return ((const kern_fmat *)c->m[i])->row_bytes * KERN_TROWS;
+    default: return ((const kern_i8mat *)c->m[i])->cols_p * KERN_TROWS;
+    }
+}
+
+static void
 split_run(kern_pool *p, split_ctx *c)
 {
     ARIA_ASSERT(c->n >= 1 && c->n <= SPLIT_MAX);
+    bool streaming = c->kind != 0 || c->a->n_tok == 1;
+    size_t nth = (size_t)kern_pool_threads(p);
     c->first[0] = 0;
+    if (streaming && nth <= STEAL_MAX) {
+        size_t tb = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            c->first[i + 1] = c->first[i] + (c->rows[i] + KERN_TROWS - 1) / KERN_TROWS;
+            size_t b = split_tile_bytes(c, i);
+            tb = b > tb ? b : tb;
+        }
+        size_t total = c->first[c->n];
+        ARIA_ASSERT(total < UINT32_MAX);
+        c->chunk = tb >= STEAL_CHUNK ? 1 : STEAL_CHUNK / tb;
+        c->n_ranges = nth < total ? nth : total;
+        /* Joint ranges: contiguous, sizes differing by at most one tile. */
+        for (size_t k = 0; k < c->n_ranges; k++) {
+            uint64_t f = total * k / c->n_ranges, b = total * (k + 1) / c->n_ranges;
+            atomic_init(&c->rng[k].fb, (b << 32) | f);
+        }
+        kern_pool_run(p, steal_task, c, c->n_ranges);
+        return;
+    }
     for (size_t i = 0; i < c->n; i++) {
         size_t n_tiles = (c->rows[i] + KERN_TROWS - 1) / KERN_TROWS;
-        c->tpt[i] = tiles_per_task(n_tiles, p, c->kind != 0 || c->a->n_tok == 1);
+        c->tpt[i] = tiles_per_task(n_tiles, p);
         c->first[i + 1] = c->first[i] + (n_tiles + c->tpt[i] - 1) / c->tpt[i];
     }
     kern_pool_run(p, split_task, c, c->first[c->n]);

@@ -203,6 +203,14 @@ int kern_pool_new(int n_threads, kern_pool **out) ARIA_MUST_CHECK;
 /* Stops and joins the workers. NULL is a no-op. */
 void kern_pool_free(kern_pool *p);
 int kern_pool_threads(const kern_pool *p);
+
+/* Zero-filled, 64-byte aligned storage, from 2 MiB up on 2 MiB pages where
+ * the kernel allows, as the weights are (for the KV cache: attention streams
+ * every head's rows each token, and on 4 KiB pages each of its writes and
+ * every 4 KiB of its reads took a TLB miss). NULL when out of memory; pass
+ * *raw and *len to kern_big_free. */
+void *kern_big_alloc(size_t n, void **raw, size_t *len);
+void kern_big_free(void *raw, size_t len);
 /* Run fn for tasks 0..n_tasks-1 and return when all are done. The caller
  * takes part. p == NULL runs every task inline. Not reentrant: one run at a
  * time per pool, from one thread. */
