@@ -861,6 +861,17 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 att_pf(vr, vr + D * es, D * es);
             }
         rmsnorm_rows(c->x, E, y->attn_norm, E, eps, c->xn, W, n);
+        /* Decode: what the calling thread reads after each run (the run's
+         * outputs that other threads wrote, the next norm's weights) is
+         * prefetched while it waits for the others' last rows. */
+        const float *next_norm = l + 1 < I->n_layer ? m->layers[l + 1].attn_norm : m->output_norm;
+        if (n == 1) {
+            kern_pool_prefetch_after(c->pool, c->q, nq * sizeof(float));
+            kern_pool_prefetch_after(c->pool, c->k, nkv * sizeof(float));
+            kern_pool_prefetch_after(c->pool, c->v, nkv * sizeof(float));
+            kern_pool_prefetch_after(c->pool, c->rope_cos + (size_t)p0 * (I->n_rot / 2),
+                                     I->n_rot / 2 * sizeof(float));
+        }
         {
             const eng_mat *ws[3] = {&y->wq, &y->wk, &y->wv};
             float *ys[3] = {c->q, c->k, c->v};
@@ -897,6 +908,11 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         size_t n_tasks = c->n_att_slots;
         if (n_tasks > I->n_head)
             n_tasks = I->n_head;
+        if (n == 1) {
+            kern_pool_prefetch_after(c->pool, c->att, nq * sizeof(float));
+            if (y->attn_sub_norm)
+                kern_pool_prefetch_after(c->pool, y->attn_sub_norm, nq * sizeof(float));
+        }
         kern_pool_run(c->pool, att_task, &aj, n_tasks);
 
         const float *ain = c->att;
@@ -905,6 +921,10 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             rmsnorm_rows(c->att, nq, y->attn_sub_norm, nq, eps, c->xn, W, n);
             ain = c->xn;
             ais = W;
+        }
+        if (n == 1) {
+            kern_pool_prefetch_after(c->pool, c->out, E * sizeof(float));
+            kern_pool_prefetch_after(c->pool, y->ffn_norm, E * sizeof(float));
         }
         eng_mat_apply(c, &y->wo, ain, ais, n, c->out, W);
         for (size_t t = 0; t < n; t++)
@@ -915,6 +935,12 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             const eng_mat *ws[2] = {&y->wgate, &y->wup};
             float *ys[2] = {c->gate, c->up};
             size_t st[2] = {F, F};
+            if (n == 1) {
+                kern_pool_prefetch_after(c->pool, c->gate, F * sizeof(float));
+                kern_pool_prefetch_after(c->pool, c->up, F * sizeof(float));
+                if (y->ffn_sub_norm)
+                    kern_pool_prefetch_after(c->pool, y->ffn_sub_norm, F * sizeof(float));
+            }
             eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
         }
         if (I->arch == KERN_ARCH_BITNET_B158) {
@@ -928,6 +954,10 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             rmsnorm_rows(c->gate, F, y->ffn_sub_norm, F, eps, c->xn, W, n);
             fin = c->xn;
             fis = W;
+        }
+        if (n == 1) {
+            kern_pool_prefetch_after(c->pool, c->out, E * sizeof(float));
+            kern_pool_prefetch_after(c->pool, next_norm, E * sizeof(float));
         }
         eng_mat_apply(c, &y->wdown, fin, fis, n, c->out, W);
         for (size_t t = 0; t < n; t++)

@@ -203,6 +203,14 @@ int kern_pool_new(int n_threads, kern_pool **out) ARIA_MUST_CHECK;
 /* Stops and joins the workers. NULL is a no-op. */
 void kern_pool_free(kern_pool *p);
 int kern_pool_threads(const kern_pool *p);
+/* Ask the driving thread to prefetch [addr, addr + len) during the next
+ * kern_pool_run, once it has no task left to claim and waits for the
+ * others: what it reads right after the run (a norm's weights, the run's
+ * outputs written by other threads) then arrives while it would only
+ * wait. Up to KERN_POOL_PF_MAX ranges per run (more are ignored); a no-op
+ * without worker threads. */
+#define KERN_POOL_PF_MAX 4
+void kern_pool_prefetch_after(kern_pool *p, const void *addr, size_t len);
 
 /* Zero-filled, 64-byte aligned storage, from 2 MiB up on 2 MiB pages where
  * the kernel allows, as the weights are (for the KV cache: attention streams

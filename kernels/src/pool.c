@@ -27,9 +27,11 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define cpu_relax() _mm_pause()
+#define cpu_relax()  _mm_pause()
+#define PREFETCH(a) _mm_prefetch((a), _MM_HINT_T0)
 #else
-#define cpu_relax() ((void)0)
+#define cpu_relax()  ((void)0)
+#define PREFETCH(a) ((void)(a))
 #endif
 
 struct kern_pool {
@@ -45,6 +47,9 @@ struct kern_pool {
     kern_task_fn fn;
     void *ctx;
     size_t n_tasks;
+    /* kern_pool_prefetch_after: the driving thread's own list */
+    const void *pf_addr[KERN_POOL_PF_MAX];
+    size_t pf_len[KERN_POOL_PF_MAX], n_pf;
 };
 
 static uint64_t
@@ -178,6 +183,29 @@ kern_pool_threads(const kern_pool *p)
 }
 
 void
+kern_pool_prefetch_after(kern_pool *p, const void *addr, size_t len)
+{
+    if (!p || p->n_threads == 1 || !addr || !len || p->n_pf == KERN_POOL_PF_MAX)
+        return;
+    p->pf_addr[p->n_pf] = addr;
+    p->pf_len[p->n_pf] = len;
+    p->n_pf++;
+}
+
+/* The caller's share of a run is done: fetch what it reads next while the
+ * others finish (prefetches never change a value). */
+static void
+prefetch_after(kern_pool *p)
+{
+    for (size_t i = 0; i < p->n_pf; i++) {
+        const char *a = p->pf_addr[i];
+        for (size_t o = 0; o < p->pf_len[i]; o += 64)
+            PREFETCH(a + o);
+    }
+    p->n_pf = 0;
+}
+
+void
 kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
 {
     if (n_tasks == 0)
@@ -185,6 +213,8 @@ kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
     if (!p || p->n_threads == 1 || n_tasks == 1) {
         for (size_t i = 0; i < n_tasks; i++)
             fn(ctx, i, n_tasks);
+        if (p)
+            p->n_pf = 0;
         return;
     }
     ARIA_ASSERT(n_tasks < UINT32_MAX);
@@ -200,6 +230,7 @@ kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
         pthread_mutex_unlock(&p->mu);
     }
     work(p, gen);
+    prefetch_after(p);
     unsigned spins = 0;
     while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks) {
         cpu_relax();
