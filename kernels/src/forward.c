@@ -701,6 +701,35 @@ eng_mat_apply_n(kern_ctx *c, const eng_mat *const *w, size_t n_mats, const float
     kern_tmat_matmul_n(c->pool, tm, n_mats, &c->acts, y, ys[0]);
 }
 
+/* Decode: each worker thread, once its share of the coming run is done,
+ * fetches the start of its own range in the run after it (given by w):
+ * while the calling thread does the serial steps between runs (norms, rope,
+ * the activation), the memory system would otherwise idle. Up to HINT_BYTES
+ * per thread (about what one thread streams during such a gap). */
+#ifndef HINT_BYTES
+#define HINT_BYTES ((size_t)128 << 10)
+#endif
+static void
+hint_next(kern_ctx *c, const eng_mat *const *w, size_t n)
+{
+    int nth = kern_pool_threads(c->pool);
+    if (nth <= 1 || n > 8)
+        return;
+    const kern_tmat *tm[8];
+    for (size_t i = 0; i < n; i++) {
+        if (w[i]->kind != ENG_MAT_TERNARY && !(n == 1 && w[i]->kind == ENG_MAT_INT8))
+            return;
+        tm[i] = &w[i]->t;
+    }
+    for (size_t t = 1; t < (size_t)nth; t++) {
+        size_t len = 0;
+        const void *a = w[0]->kind == ENG_MAT_INT8
+                            ? kern_i8mat_range_start(c->pool, &w[0]->i8, t, &len)
+                            : kern_tmat_range_start(c->pool, tm, n, t, &len);
+        kern_pool_hint_next(c->pool, t, a, len < HINT_BYTES ? len : HINT_BYTES);
+    }
+}
+
 /* Rotate one head vector in place at position p. */
 static void
 rope(const kern_ctx *c, float *v, uint32_t p)
@@ -912,6 +941,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             kern_pool_prefetch_after(c->pool, c->att, nq * sizeof(float));
             if (y->attn_sub_norm)
                 kern_pool_prefetch_after(c->pool, y->attn_sub_norm, nq * sizeof(float));
+            const eng_mat *nx[1] = {&y->wo};
+            hint_next(c, nx, 1);
         }
         kern_pool_run(c->pool, att_task, &aj, n_tasks);
 
@@ -925,6 +956,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         if (n == 1) {
             kern_pool_prefetch_after(c->pool, c->out, E * sizeof(float));
             kern_pool_prefetch_after(c->pool, y->ffn_norm, E * sizeof(float));
+            const eng_mat *nx[2] = {&y->wgate, &y->wup};
+            hint_next(c, nx, 2);
         }
         eng_mat_apply(c, &y->wo, ain, ais, n, c->out, W);
         for (size_t t = 0; t < n; t++)
@@ -940,6 +973,8 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 kern_pool_prefetch_after(c->pool, c->up, F * sizeof(float));
                 if (y->ffn_sub_norm)
                     kern_pool_prefetch_after(c->pool, y->ffn_sub_norm, F * sizeof(float));
+                const eng_mat *nx[1] = {&y->wdown};
+                hint_next(c, nx, 1);
             }
             eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
         }
@@ -958,6 +993,14 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         if (n == 1) {
             kern_pool_prefetch_after(c->pool, c->out, E * sizeof(float));
             kern_pool_prefetch_after(c->pool, next_norm, E * sizeof(float));
+            if (l + 1 < I->n_layer) {
+                const eng_layer *yn = &m->layers[l + 1];
+                const eng_mat *nx[3] = {&yn->wq, &yn->wk, &yn->wv};
+                hint_next(c, nx, 3);
+            } else if (logits) {
+                const eng_mat *nx[1] = {&m->head};
+                hint_next(c, nx, 1);
+            }
         }
         eng_mat_apply(c, &y->wdown, fin, fis, n, c->out, W);
         for (size_t t = 0; t < n; t++)

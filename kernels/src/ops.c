@@ -632,12 +632,17 @@ steal_tiles(const split_ctx *c, size_t g0, size_t g1)
     }
 }
 
-/* Task k: range k from its front, then the other ranges from their backs. */
+/* A task works the range of the thread running it (thread k of the pool
+ * owns range k, so what it streams next is known ahead: kern_pool_hint_next)
+ * from its front, then the other ranges from their backs. */
 static void
 steal_task(void *vctx, size_t task, size_t n_tasks)
 {
     (void)n_tasks;
     split_ctx *c = vctx;
+    size_t self = kern_pool_self();
+    if (self < c->n_ranges)
+        task = self;
     steal_range *own = &c->rng[task];
     uint64_t w = atomic_load_explicit(&own->fb, memory_order_relaxed);
     for (;;) {
@@ -715,6 +720,54 @@ split_run(kern_pool *p, split_ctx *c)
         c->first[i + 1] = c->first[i] + (n_tiles + c->tpt[i] - 1) / c->tpt[i];
     }
     kern_pool_run(p, split_task, c, c->first[c->n]);
+}
+
+/* Thread t's own range in a streaming run over n matrices of `tiles[i]`
+ * tiles of tile_bytes[i] at data[i] (as split_run makes it): its first
+ * byte, and *len = the bytes from there to the end of the range or of that
+ * matrix, whichever is first. NULL when the run would not steal. */
+static const void *
+range_start(kern_pool *p, size_t n, const size_t *tiles, const uint8_t *const *data,
+            const size_t *tile_bytes, size_t t, size_t *len)
+{
+    size_t nth = (size_t)kern_pool_threads(p), total = 0;
+    *len = 0;
+    for (size_t i = 0; i < n; i++)
+        total += tiles[i];
+    size_t nr = nth < total ? nth : total;
+    if (nth > STEAL_MAX || t >= nr)
+        return NULL;
+    size_t g = total * t / nr, g_end = total * (t + 1) / nr, i = 0;
+    while (g >= tiles[i]) {
+        g -= tiles[i];
+        g_end -= tiles[i];
+        i++;
+    }
+    size_t e = g_end < tiles[i] ? g_end : tiles[i];
+    *len = (e - g) * tile_bytes[i];
+    return data[i] + g * tile_bytes[i];
+}
+
+const void *
+kern_tmat_range_start(kern_pool *p, const kern_tmat *const *m, size_t n, size_t t, size_t *len)
+{
+    ARIA_ASSERT(n >= 1 && n <= SPLIT_MAX);
+    size_t tiles[SPLIT_MAX], tb[SPLIT_MAX];
+    const uint8_t *data[SPLIT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        tiles[i] = (m[i]->rows + KERN_TROWS - 1) / KERN_TROWS;
+        tb[i] = m[i]->cols_p * 4;
+        data[i] = m[i]->data;
+    }
+    return range_start(p, n, tiles, data, tb, t, len);
+}
+
+const void *
+kern_i8mat_range_start(kern_pool *p, const kern_i8mat *m, size_t t, size_t *len)
+{
+    size_t tiles = (m->rows + KERN_TROWS - 1) / KERN_TROWS, tb = m->cols_p * KERN_TROWS;
+    const uint8_t *data = (const uint8_t *)m->data;
+    return range_start(p, 1, &tiles, &data, &tb, t, len);
 }
 
 void

@@ -211,6 +211,15 @@ int kern_pool_threads(const kern_pool *p);
  * without worker threads. */
 #define KERN_POOL_PF_MAX 4
 void kern_pool_prefetch_after(kern_pool *p, const void *addr, size_t len);
+/* Worker `thread` (1 .. n_threads-1), once it has no task of the next
+ * kern_pool_run left, prefetches [addr, addr + len), stopping as soon as
+ * another run starts: the start of what it streams in the run after that,
+ * so the time the driving thread spends between runs is not lost to the
+ * memory system. A hint holds for one run; a no-op without workers. */
+void kern_pool_hint_next(kern_pool *p, size_t thread, const void *addr, size_t len);
+/* Index of the calling thread in the pool whose task it runs (0: the
+ * driving thread, or no pool). */
+size_t kern_pool_self(void);
 
 /* Zero-filled, 64-byte aligned storage, from 2 MiB up on 2 MiB pages where
  * the kernel allows, as the weights are (for the KV cache: attention streams
@@ -248,6 +257,13 @@ void kern_tmat_matmul_n(kern_pool *p, const kern_tmat *const *m, size_t n_mats, 
                         float *const *out, size_t out_stride);
 void kern_fmat_matvec(kern_pool *p, const kern_fmat *m, const float *x, float *out);
 void kern_i8mat_matvec(kern_pool *p, const kern_i8mat *m, const kern_acts *a, float *out);
+/* Where pool thread t starts streaming in a one-token run of these
+ * matrices (the range it owns), and *len, the bytes of that range inside
+ * its first matrix: what kern_pool_hint_next can fetch ahead. NULL (and
+ * *len 0) when t owns no range. */
+const void *kern_tmat_range_start(kern_pool *p, const kern_tmat *const *m, size_t n, size_t t,
+                                  size_t *len);
+const void *kern_i8mat_range_start(kern_pool *p, const kern_i8mat *m, size_t t, size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Internals shared by ops*.c (not for callers)                         */

@@ -27,16 +27,28 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define cpu_relax()  _mm_pause()
+#define cpu_relax() _mm_pause()
 #define PREFETCH(a) _mm_prefetch((a), _MM_HINT_T0)
 #else
-#define cpu_relax()  ((void)0)
+#define cpu_relax() ((void)0)
 #define PREFETCH(a) ((void)(a))
 #endif
+
+/* Per worker (index 1..n_threads-1; the driving thread is 0): its start
+ * argument and its prefetch hint for the run after `hint_gen`. */
+typedef struct pool_worker {
+    struct kern_pool *p;
+    size_t index;
+    _Atomic uint64_t hint_gen;
+    _Atomic uintptr_t hint_addr;
+    _Atomic size_t hint_len;
+    char pad_[64]; /* workers' hints on separate lines */
+} pool_worker;
 
 struct kern_pool {
     int n_threads;
     pthread_t *th;
+    pool_worker *wk;
     int n_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -60,10 +72,19 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static _Thread_local size_t tl_self;
+
+size_t
+kern_pool_self(void)
+{
+    return tl_self;
+}
+
 /* Claim and run tasks of generation `gen` until none are left. */
 static void
-work(kern_pool *p, uint32_t gen)
+work(kern_pool *p, uint32_t gen, size_t self)
 {
+    tl_self = self;
     kern_task_fn fn = p->fn;
     void *ctx = p->ctx;
     size_t n = p->n_tasks;
@@ -83,10 +104,29 @@ work(kern_pool *p, uint32_t gen)
     }
 }
 
+/* The worker's share of run `gen` is done: prefetch its hint for the next
+ * run, a few lines at a time, until that run starts. */
+static void
+hint_prefetch(pool_worker *wk, uint32_t gen)
+{
+    kern_pool *p = wk->p;
+    if (atomic_load_explicit(&wk->hint_gen, memory_order_relaxed) != gen)
+        return;
+    const char *a = (const char *)atomic_load_explicit(&wk->hint_addr, memory_order_relaxed);
+    size_t len = atomic_load_explicit(&wk->hint_len, memory_order_relaxed);
+    for (size_t o = 0; o < len; o += 8 * 64) {
+        if ((uint32_t)(atomic_load_explicit(&p->word, memory_order_relaxed) >> 32) != gen)
+            return;
+        for (size_t l = o; l < o + 8 * 64 && l < len; l += 64)
+            PREFETCH(a + l);
+    }
+}
+
 static void *
 worker_main(void *arg)
 {
-    kern_pool *p = arg;
+    pool_worker *wk = arg;
+    kern_pool *p = wk->p;
     uint32_t seen = (uint32_t)(atomic_load(&p->word) >> 32);
     for (;;) {
         uint64_t w = atomic_load_explicit(&p->word, memory_order_acquire);
@@ -119,7 +159,8 @@ worker_main(void *arg)
             }
         }
         seen = (uint32_t)(w >> 32);
-        work(p, seen);
+        work(p, seen, wk->index);
+        hint_prefetch(wk, seen);
     }
 }
 
@@ -141,12 +182,19 @@ kern_pool_new(int n_threads, kern_pool **out)
     atomic_init(&p->stop, 0);
     if (n_threads > 1) {
         p->th = aria_calloc((size_t)n_threads - 1, sizeof(pthread_t));
-        if (!p->th) {
+        p->wk = aria_calloc((size_t)n_threads - 1, sizeof(pool_worker));
+        if (!p->th || !p->wk) {
             kern_pool_free(p);
             return aria_errf(ARIA_ENOMEM, "pool: allocation");
         }
         for (int i = 0; i < n_threads - 1; i++) {
-            int e = pthread_create(&p->th[i], NULL, worker_main, p);
+            pool_worker *wk = &p->wk[i];
+            wk->p = p;
+            wk->index = (size_t)i + 1;
+            atomic_init(&wk->hint_gen, 0);
+            atomic_init(&wk->hint_addr, 0);
+            atomic_init(&wk->hint_len, 0);
+            int e = pthread_create(&p->th[i], NULL, worker_main, wk);
             if (e) {
                 kern_pool_free(p);
                 return aria_errf(e == EAGAIN ? ARIA_ENOMEM : ARIA_EIO,
@@ -173,6 +221,7 @@ kern_pool_free(kern_pool *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     aria_free(p->th);
+    aria_free(p->wk);
     aria_free(p);
 }
 
@@ -180,6 +229,19 @@ int
 kern_pool_threads(const kern_pool *p)
 {
     return p ? p->n_threads : 1;
+}
+
+void
+kern_pool_hint_next(kern_pool *p, size_t thread, const void *addr, size_t len)
+{
+    if (!p || thread == 0 || thread >= (size_t)p->n_threads)
+        return;
+    pool_worker *wk = &p->wk[thread - 1];
+    atomic_store_explicit(&wk->hint_addr, (uintptr_t)addr, memory_order_relaxed);
+    atomic_store_explicit(&wk->hint_len, len, memory_order_relaxed);
+    /* the run published next: kern_pool_run's seq_cst store orders these */
+    uint32_t gen = (uint32_t)(atomic_load_explicit(&p->word, memory_order_relaxed) >> 32) + 1;
+    atomic_store_explicit(&wk->hint_gen, gen, memory_order_relaxed);
 }
 
 void
@@ -229,7 +291,7 @@ kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
     }
-    work(p, gen);
+    work(p, gen, 0);
     prefetch_after(p);
     unsigned spins = 0;
     while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks) {
