@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -832,6 +833,135 @@ Test(ops, grouped_matrices_match_separate_calls)
         kern_tmat_fini(&m[i]);
         aria_free(t[i]);
     }
+}
+
+/* One-token runs split tiles into one range per thread with stealing from
+ * the back (ops.c split_run): under any interleaving every row is computed
+ * exactly once and equals the naive product. Many threads on two CPUs make
+ * the steals and late starts happen; 200 runs per thread count. */
+Test(ops, stealing_split_computes_every_row_once)
+{
+    size_t cols = 256, rows[3] = {1000, 16, 333};
+    kern_tmat m[3];
+    int8_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = random_codes(rows[i] * cols, 50);
+        CK_EQ(kern_tmat_from_codes(&m[i], t[i], rows[i], cols, 0.5f), 0);
+    }
+    const kern_tmat *mp[3] = {&m[0], &m[1], &m[2]};
+    acts_buf b;
+    acts_alloc(&b, 1, cols, 0);
+    fill_acts_random(&b);
+    float *want[3], *got[3];
+    for (int i = 0; i < 3; i++) {
+        want[i] = aria_calloc(rows[i], sizeof(float));
+        got[i] = aria_calloc(rows[i] + 1, sizeof(float));
+        naive_tmat(t[i], rows[i], cols, 0.5f, &b.a, 0, want[i]);
+    }
+    int nths[] = {2, 3, 5, 8};
+    for (size_t k = 0; k < ARIA_ARRAY_LEN(nths); k++) {
+        kern_pool *p;
+        CK_EQ(kern_pool_new(nths[k], &p), 0);
+        for (int rep = 0; rep < 200; rep++) {
+            for (int i = 0; i < 3; i++) {
+                for (size_t r = 0; r <= rows[i]; r++)
+                    got[i][r] = -12345.0f; /* a row nobody wrote stays this */
+            }
+            kern_tmat_matmul_n(p, mp, 3, &b.a, got, 0);
+            for (int i = 0; i < 3; i++) {
+                assert_same_floats(got[i], want[i], rows[i], "stolen rows");
+                CK_EQ(got[i][rows[i]], -12345.0f, "wrote past matrix %d", i);
+            }
+        }
+        kern_pool_free(p);
+    }
+    for (int i = 0; i < 3; i++) {
+        aria_free(want[i]);
+        aria_free(got[i]);
+        kern_tmat_fini(&m[i]);
+        aria_free(t[i]);
+    }
+    acts_free(&b);
+}
+
+/* Thread t's own range starts where split_run puts it: the run's tiles
+ * (4 + 1 + 9 = 14 here) in equal contiguous shares. */
+Test(ops, range_start_matches_the_split)
+{
+    size_t cols = 100, rows[3] = {50, 16, 129};
+    kern_tmat m[3];
+    int8_t *t = random_codes(129 * cols, 50);
+    for (int i = 0; i < 3; i++)
+        CK_EQ(kern_tmat_from_codes(&m[i], t, rows[i], cols, 1.0f), 0);
+    const kern_tmat *mp[3] = {&m[0], &m[1], &m[2]};
+    size_t tb = m[0].cols_p * 4, len = 99;
+    kern_pool *p;
+    CK_EQ(kern_pool_new(2, &p), 0);
+    CK_EQ(kern_tmat_range_start(p, mp, 3, 0, &len), (const void *)m[0].data);
+    CK_EQ(len, 4 * tb); /* tiles 0..6: matrix 0's 4 tiles first */
+    CK_EQ(kern_tmat_range_start(p, mp, 3, 1, &len), (const void *)(m[2].data + 2 * tb));
+    CK_EQ(len, 7 * tb); /* tiles 7..13 = matrix 2's tiles 2..8 */
+    CK(kern_tmat_range_start(p, mp, 3, 2, &len) == NULL);
+    CK_EQ(len, 0);
+    kern_pool_free(p);
+    CK_EQ(kern_pool_new(5, &p), 0); /* shares of 14 tiles: 0,2,5,8,11 */
+    CK_EQ(kern_tmat_range_start(p, mp, 3, 3, &len), (const void *)(m[2].data + 3 * tb));
+    CK_EQ(len, 3 * tb);
+    kern_pool_free(p);
+    CK_EQ(kern_tmat_range_start(NULL, mp, 3, 0, &len), (const void *)m[0].data);
+    for (int i = 0; i < 3; i++)
+        kern_tmat_fini(&m[i]);
+    aria_free(t);
+}
+
+typedef struct self_ctx {
+    _Atomic int seen[8];
+} self_ctx;
+
+static void
+self_task(void *vctx, size_t task, size_t n_tasks)
+{
+    (void)task;
+    (void)n_tasks;
+    self_ctx *c = vctx;
+    size_t s = kern_pool_self();
+    atomic_fetch_add(&c->seen[s < 8 ? s : 7], 1);
+    struct timespec ts = {0, 200 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Tasks learn which pool thread runs them (0 = the caller), and prefetch
+ * hints / after-lists of any address, bad thread numbers included, change
+ * nothing a run computes. */
+Test(ops, pool_threads_know_their_index_and_hints_are_harmless)
+{
+    kern_pool *p;
+    CK_EQ(kern_pool_new(3, &p), 0);
+    self_ctx c;
+    for (int i = 0; i < 8; i++)
+        atomic_init(&c.seen[i], 0);
+    static const char junk[4096];
+    for (int rep = 0; rep < 20; rep++) {
+        kern_pool_hint_next(p, 0, junk, sizeof junk);
+        kern_pool_hint_next(p, 1, junk, sizeof junk);
+        kern_pool_hint_next(p, 2, (const void *)(uintptr_t)64, 1 << 16); /* unmapped */
+        kern_pool_hint_next(p, 3, junk, sizeof junk);
+        for (int k = 0; k < KERN_POOL_PF_MAX + 2; k++)
+            kern_pool_prefetch_after(p, junk, sizeof junk);
+        kern_pool_run(p, self_task, &c, 12);
+    }
+    int total = 0;
+    for (int i = 0; i < 8; i++) {
+        total += atomic_load(&c.seen[i]);
+        if (i >= 3)
+            CK_EQ(atomic_load(&c.seen[i]), 0, "thread index %d of a 3-thread pool", i);
+    }
+    CK_EQ(total, 20 * 12);
+    CK(atomic_load(&c.seen[0]) > 0); /* the caller takes part */
+    kern_pool_free(p);
+    kern_pool_hint_next(NULL, 1, junk, sizeof junk);
+    kern_pool_prefetch_after(NULL, junk, sizeof junk);
+    CK_EQ(kern_pool_self(), 0);
 }
 
 /* Matrices share huge-page chunks: freeing and reallocating in a mixed order
