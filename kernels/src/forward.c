@@ -16,7 +16,8 @@
  * no FP contraction, each output element computed by one task with one fixed
  * order: rmsnorm sums squares in double in 8 fixed lanes; attention dot
  * products use 8 lane accumulators then a fixed tree; softmax sums in double
- * from position 0 up; a·V accumulates positions 0 up. Exp is kern_m_expf.
+ * in the same 8 fixed lanes; a·V accumulates positions 0 up. Exp is
+ * kern_m_expf.
  *
  * F16 KV cache: K and V are stored rounded to fp16 and, as llama.cpp does
  * with an F16 cache, q is rounded to fp16 before q·k and the softmax
@@ -183,16 +184,17 @@ h2f_tab_build(void)
 #endif
 }
 
-/* Sum of squares for rmsnorm: each square is a float product (as llama.cpp
- * computes it), summed in double in 8 lanes (lane l takes the indices
- * i = l mod 8 in increasing order; the tail continues from lane 0), then the
- * fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)). One sequential chain was bound by
- * the add latency: ~5 us for a 4096-wide row, all of it on the calling
- * thread while the others wait. With SSE2 (every x86-64) the lanes are four
- * 2-wide registers doing the same float multiply, exact widening and double
- * add per lane as the C loop, so the result is the same on every build. */
+/* Sums in double in 8 lanes (lane l takes the indices i = l mod 8 in
+ * increasing order; the tail continues from lane 0), then the fixed tree
+ * ((0+4)+(2+6)) + ((1+5)+(3+7)), of x[i]² (each square a float product, as
+ * llama.cpp computes it: rmsnorm) or of x[i] (softmax). One sequential chain
+ * was bound by the add latency: ~5 us for a 4096-wide row, all of it on the
+ * calling thread while the others wait. With SSE2 (every x86-64) the lanes
+ * are four 2-wide registers doing the same float multiply, exact widening
+ * and double add per lane as the C loop, so the result is the same on every
+ * build. */
 static inline double
-sumsq8(const float *x, size_t n)
+sum8(const float *x, size_t n, bool square)
 {
     double acc[8] = {0};
     size_t i = 0;
@@ -200,8 +202,10 @@ sumsq8(const float *x, size_t n)
     __m128d d0 = _mm_setzero_pd(), d1 = d0, d2 = d0, d3 = d0;
     for (; i + 8 <= n; i += 8) {
         __m128 a = _mm_loadu_ps(x + i), b = _mm_loadu_ps(x + i + 4);
-        a = _mm_mul_ps(a, a);
-        b = _mm_mul_ps(b, b);
+        if (square) {
+            a = _mm_mul_ps(a, a);
+            b = _mm_mul_ps(b, b);
+        }
         d0 = _mm_add_pd(d0, _mm_cvtps_pd(a));
         d1 = _mm_add_pd(d1, _mm_cvtps_pd(_mm_movehl_ps(a, a)));
         d2 = _mm_add_pd(d2, _mm_cvtps_pd(b));
@@ -214,21 +218,22 @@ sumsq8(const float *x, size_t n)
 #else
     for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++)
-            acc[l] += (double)(x[i + (size_t)l] * x[i + (size_t)l]);
+            acc[l] +=
+                square ? (double)(x[i + (size_t)l] * x[i + (size_t)l]) : (double)x[i + (size_t)l];
 #endif
     for (int l = 0; i < n; i++, l++)
-        acc[l] += (double)(x[i] * x[i]);
+        acc[l] += square ? (double)(x[i] * x[i]) : (double)x[i];
     double s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
     return (s0 + s2) + (s1 + s3);
 }
 
 /* y = (x * (1/sqrt(mean(x²) + eps))) * w, as llama.cpp computes it (its sum
- * of squares is one double chain; sumsq8's lanes differ from it only in the
+ * of squares is one double chain; sum8's lanes differ from it only in the
  * double sum's last bits, far below the float mean's rounding). */
 static void
 rmsnorm(const float *x, const float *w, size_t n, float eps, float *y)
 {
-    float mean = (float)(sumsq8(x, n) / (double)n);
+    float mean = (float)(sum8(x, n, true) / (double)n);
     float scale = 1.0f / sqrtf(mean + eps);
     size_t i = 0;
 #if defined(__SSE2__) /* element-wise: the same two float multiplies */
@@ -321,6 +326,48 @@ relu2_mul_row(float *g, const float *u, size_t n)
 #endif
     for (; i < n; i++)
         g[i] = kern_m_relu2(g[i]) * u[i];
+}
+
+/* Softmax of x[0..n) in place: m = max x, x - m, kern_m_expf, the sum in
+ * sum8's lanes, then x * (float)(1 / sum). The max is the same whatever the
+ * order (x > m keeps m on ties and NaNs, as _mm_max_ps(x, m) does per lane);
+ * the rest is element-wise, so SSE2 gives the plain loops' values. */
+static void
+softmax_row(float *x, size_t n)
+{
+    float mx = -INFINITY;
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128 m4 = _mm_set1_ps(-INFINITY);
+    for (; i + 4 <= n; i += 4)
+        m4 = _mm_max_ps(_mm_loadu_ps(x + i), m4);
+    float lanes[4];
+    _mm_storeu_ps(lanes, m4);
+    for (int l = 0; l < 4; l++)
+        if (lanes[l] > mx)
+            mx = lanes[l];
+#endif
+    for (; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    i = 0;
+#if defined(__SSE2__)
+    __m128 s4 = _mm_set1_ps(mx);
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_sub_ps(_mm_loadu_ps(x + i), s4));
+#endif
+    for (; i < n; i++)
+        x[i] = x[i] - mx;
+    kern_m_expf_row(x, n);
+    float inv = (float)(1.0 / sum8(x, n, false));
+    i = 0;
+#if defined(__SSE2__)
+    __m128 v4 = _mm_set1_ps(inv);
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), v4));
+#endif
+    for (; i < n; i++)
+        x[i] = x[i] * inv;
 }
 
 /* Attention inner loops over np cached positions, rows `stride` elements
@@ -794,19 +841,7 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
         att_scores(qv, kf, false, D, D, np, kq_scale, sc);
     else
         att_scores(qv, (const uint8_t *)c->kv_k + base * es, f16, D, D, np, kq_scale, sc);
-    float mx = -INFINITY;
-    for (size_t q = 0; q < np; q++)
-        if (sc[q] > mx)
-            mx = sc[q];
-    for (size_t q = 0; q < np; q++)
-        sc[q] = sc[q] - mx;
-    kern_m_expf_row(sc, np);
-    double sum = 0.0;
-    for (size_t q = 0; q < np; q++)
-        sum += (double)sc[q];
-    float inv = (float)(1.0 / sum);
-    for (size_t q = 0; q < np; q++)
-        sc[q] = sc[q] * inv;
+    softmax_row(sc, np);
     if (f16)
         round_f16_row(sc, np);
     /* Accumulate in a local array (out of memory that might alias the
