@@ -485,7 +485,18 @@ att_scores_avx(const float *qv, const void *k, bool f16, size_t stride, size_t D
 }
 
 /* Up to 64 output elements (8 registers) stay in registers across all
- * positions; longer heads take several passes. Needs D % 8 == 0. */
+ * positions; longer heads take several passes. Needs D % 8 == 0. The loop
+ * over registers has a constant count (see ATT_ACC512). */
+#define ATT_ACC256(NR)                                                                             \
+    for (size_t q = 0; q < np; q++) {                                                              \
+        const uint8_t *r = vb + q * stride * es;                                                   \
+        if (f16)                                                                                   \
+            att_pf(r + ATT_PF, vend, stride * es);                                                 \
+        __m256 p = _mm256_set1_ps(pr[q]);                                                          \
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < (NR); j++) a[j] =                           \
+            _mm256_add_ps(a[j], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8 * j)));                    \
+    }
+
 __attribute__((target("avx,f16c"))) static void
 att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
               size_t np)
@@ -495,37 +506,23 @@ att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t strid
     for (size_t d0 = 0; d0 < D; d0 += 64) {
         size_t nr = (D - d0 < 64 ? D - d0 : 64) / 8;
         __m256 a[8];
-        for (size_t j = 0; j < 8; j++)
-            a[j] = j < nr ? _mm256_loadu_ps(acc + d0 + 8 * j) : _mm256_setzero_ps();
-        if (nr == 8) {
-            for (size_t q = 0; q < np; q++) {
-                const uint8_t *r = vb + q * stride * es;
-                if (f16)
-                    att_pf(r + ATT_PF, vend, stride * es);
-                __m256 p = _mm256_set1_ps(pr[q]);
-                a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(p, att_ld8(r, f16, d0)));
-                a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8)));
-                a[2] = _mm256_add_ps(a[2], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 16)));
-                a[3] = _mm256_add_ps(a[3], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 24)));
-                a[4] = _mm256_add_ps(a[4], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 32)));
-                a[5] = _mm256_add_ps(a[5], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 40)));
-                a[6] = _mm256_add_ps(a[6], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 48)));
-                a[7] = _mm256_add_ps(a[7], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 56)));
-            }
-        } else {
-            for (size_t q = 0; q < np; q++) {
-                const uint8_t *r = vb + q * stride * es;
-                if (f16)
-                    att_pf(r + ATT_PF, vend, stride * es);
-                __m256 p = _mm256_set1_ps(pr[q]);
-                for (size_t j = 0; j < nr; j++)
-                    a[j] = _mm256_add_ps(a[j], _mm256_mul_ps(p, att_ld8(r, f16, d0 + 8 * j)));
-            }
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) a[j] =
+            j < nr ? _mm256_loadu_ps(acc + d0 + 8 * j) : _mm256_setzero_ps();
+        switch (nr) {
+        case 8: ATT_ACC256(8); break;
+        case 7: ATT_ACC256(7); break;
+        case 6: ATT_ACC256(6); break;
+        case 5: ATT_ACC256(5); break;
+        case 4: ATT_ACC256(4); break;
+        case 3: ATT_ACC256(3); break;
+        case 2: ATT_ACC256(2); break;
+        default: ATT_ACC256(1); break;
         }
-        for (size_t j = 0; j < nr; j++)
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) if (j < nr)
             _mm256_storeu_ps(acc + d0 + 8 * j, a[j]);
     }
 }
+#undef ATT_ACC256
 
 /* AVX-512: two positions per register in the score loop (lanes 0-7 one
  * row, 8-15 the next, each half the same 8 lanes as dot8), 16 elements per
@@ -598,6 +595,21 @@ att_ld16(const uint8_t *r, bool f16, size_t i)
     return _mm512_loadu_ps((const float *)(const void *)r + i);
 }
 
+/* One pass of att_accum_512 over NR (a constant 1..8) registers. The loop
+ * over registers is unrolled with a constant count so the accumulators stay
+ * in registers: a loop over a variable count (or one GCC chose not to
+ * unroll) kept them in memory, and each position then waited on a store and
+ * a reload per register (~3x slower, measured). */
+#define ATT_ACC512(NR)                                                                             \
+    for (size_t q = 0; q < np; q++) {                                                              \
+        const uint8_t *r = vb + q * rs;                                                            \
+        if (f16)                                                                                   \
+            att_pf(r + ATT_PF, vend, rs);                                                          \
+        __m512 p = _mm512_set1_ps(pr[q]);                                                          \
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < (NR); j++) a[j] =                           \
+            _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));                  \
+    }
+
 /* Needs D % 16 == 0; up to 128 elements (8 registers) per pass. */
 ATT512 static void
 att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t stride, size_t D,
@@ -608,40 +620,23 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
     for (size_t d0 = 0; d0 < D; d0 += 128) {
         size_t nr = (D - d0 < 128 ? D - d0 : 128) / 16;
         __m512 a[8];
-        for (size_t j = 0; j < 8; j++)
-            a[j] = j < nr ? _mm512_loadu_ps(acc + d0 + 16 * j) : _mm512_setzero_ps();
-        if (nr == 8) {
-            for (size_t q = 0; q < np; q++) {
-                const uint8_t *r = vb + q * rs;
-                if (f16)
-                    att_pf(r + ATT_PF, vend, rs);
-                __m512 p = _mm512_set1_ps(pr[q]);
-                for (size_t j = 0; j < 8; j++)
-                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
-            }
-        } else if (nr == 6) {
-            for (size_t q = 0; q < np; q++) {
-                const uint8_t *r = vb + q * rs;
-                if (f16)
-                    att_pf(r + ATT_PF, vend, rs);
-                __m512 p = _mm512_set1_ps(pr[q]);
-                for (size_t j = 0; j < 6; j++)
-                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
-            }
-        } else {
-            for (size_t q = 0; q < np; q++) {
-                const uint8_t *r = vb + q * rs;
-                if (f16)
-                    att_pf(r + ATT_PF, vend, rs);
-                __m512 p = _mm512_set1_ps(pr[q]);
-                for (size_t j = 0; j < nr; j++)
-                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, att_ld16(r, f16, d0 + 16 * j)));
-            }
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) a[j] =
+            j < nr ? _mm512_loadu_ps(acc + d0 + 16 * j) : _mm512_setzero_ps();
+        switch (nr) {
+        case 8: ATT_ACC512(8); break;
+        case 7: ATT_ACC512(7); break;
+        case 6: ATT_ACC512(6); break;
+        case 5: ATT_ACC512(5); break;
+        case 4: ATT_ACC512(4); break;
+        case 3: ATT_ACC512(3); break;
+        case 2: ATT_ACC512(2); break;
+        default: ATT_ACC512(1); break;
         }
-        for (size_t j = 0; j < nr; j++)
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) if (j < nr)
             _mm512_storeu_ps(acc + d0 + 16 * j, a[j]);
     }
 }
+#undef ATT_ACC512
 
 ATT512 static void
 att_scores_512_any(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
