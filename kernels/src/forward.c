@@ -328,6 +328,23 @@ relu2_mul_row(float *g, const float *u, size_t n)
         g[i] = kern_m_relu2(g[i]) * u[i];
 }
 
+/* x[i] = x[i] * v (mul) or x[i] - v, element-wise (SSE2 gives the same
+ * values as the plain loop). */
+static inline void
+row_op(float *x, size_t n, float v, bool mul)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    __m128 v4 = _mm_set1_ps(v);
+    for (; i + 4 <= n; i += 4) {
+        __m128 a = _mm_loadu_ps(x + i);
+        _mm_storeu_ps(x + i, mul ? _mm_mul_ps(a, v4) : _mm_sub_ps(a, v4));
+    }
+#endif
+    for (; i < n; i++)
+        x[i] = mul ? x[i] * v : x[i] - v;
+}
+
 /* Softmax of x[0..n) in place: m = max x, x - m, kern_m_expf, the sum in
  * sum8's lanes, then x * (float)(1 / sum). The max is the same whatever the
  * order (x > m keeps m on ties and NaNs, as _mm_max_ps(x, m) does per lane);
@@ -350,24 +367,9 @@ softmax_row(float *x, size_t n)
     for (; i < n; i++)
         if (x[i] > mx)
             mx = x[i];
-    i = 0;
-#if defined(__SSE2__)
-    __m128 s4 = _mm_set1_ps(mx);
-    for (; i + 4 <= n; i += 4)
-        _mm_storeu_ps(x + i, _mm_sub_ps(_mm_loadu_ps(x + i), s4));
-#endif
-    for (; i < n; i++)
-        x[i] = x[i] - mx;
+    row_op(x, n, mx, false);
     kern_m_expf_row(x, n);
-    float inv = (float)(1.0 / sum8(x, n, false));
-    i = 0;
-#if defined(__SSE2__)
-    __m128 v4 = _mm_set1_ps(inv);
-    for (; i + 4 <= n; i += 4)
-        _mm_storeu_ps(x + i, _mm_mul_ps(_mm_loadu_ps(x + i), v4));
-#endif
-    for (; i < n; i++)
-        x[i] = x[i] * inv;
+    row_op(x, n, (float)(1.0 / sum8(x, n, false)), true);
 }
 
 /* Attention inner loops over np cached positions, rows `stride` elements
@@ -484,6 +486,19 @@ att_scores_avx(const float *qv, const void *k, bool f16, size_t stride, size_t D
     }
 }
 
+/* M(NR) for nr = 1..8 with NR a constant (the a·V loops' register count). */
+#define ATT_BY_NR(M)                                                                               \
+    switch (nr) {                                                                                  \
+    case 8: M(8); break;                                                                           \
+    case 7: M(7); break;                                                                           \
+    case 6: M(6); break;                                                                           \
+    case 5: M(5); break;                                                                           \
+    case 4: M(4); break;                                                                           \
+    case 3: M(3); break;                                                                           \
+    case 2: M(2); break;                                                                           \
+    default: M(1); break;                                                                          \
+    }
+
 /* Up to 64 output elements (8 registers) stay in registers across all
  * positions; longer heads take several passes. Needs D % 8 == 0. The loop
  * over registers has a constant count (see ATT_ACC512). */
@@ -508,16 +523,7 @@ att_accum_avx(float *acc, const float *pr, const void *v, bool f16, size_t strid
         __m256 a[8];
         _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) a[j] =
             j < nr ? _mm256_loadu_ps(acc + d0 + 8 * j) : _mm256_setzero_ps();
-        switch (nr) {
-        case 8: ATT_ACC256(8); break;
-        case 7: ATT_ACC256(7); break;
-        case 6: ATT_ACC256(6); break;
-        case 5: ATT_ACC256(5); break;
-        case 4: ATT_ACC256(4); break;
-        case 3: ATT_ACC256(3); break;
-        case 2: ATT_ACC256(2); break;
-        default: ATT_ACC256(1); break;
-        }
+        ATT_BY_NR(ATT_ACC256);
         _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) if (j < nr)
             _mm256_storeu_ps(acc + d0 + 8 * j, a[j]);
     }
@@ -622,16 +628,7 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
         __m512 a[8];
         _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) a[j] =
             j < nr ? _mm512_loadu_ps(acc + d0 + 16 * j) : _mm512_setzero_ps();
-        switch (nr) {
-        case 8: ATT_ACC512(8); break;
-        case 7: ATT_ACC512(7); break;
-        case 6: ATT_ACC512(6); break;
-        case 5: ATT_ACC512(5); break;
-        case 4: ATT_ACC512(4); break;
-        case 3: ATT_ACC512(3); break;
-        case 2: ATT_ACC512(2); break;
-        default: ATT_ACC512(1); break;
-        }
+        ATT_BY_NR(ATT_ACC512);
         _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) if (j < nr)
             _mm512_storeu_ps(acc + d0 + 16 * j, a[j]);
     }

@@ -792,15 +792,23 @@ Test(ops, results_do_not_depend_on_thread_count)
     aria_free(t);
 }
 
+/* Three random ternary matrices of `cols` columns, row scale sc[i]. */
+static void
+three_tmats(kern_tmat m[3], int8_t *t[3], const size_t rows[3], size_t cols, int density,
+            const float sc[3])
+{
+    for (int i = 0; i < 3; i++) {
+        t[i] = random_codes(rows[i] * cols, density);
+        CK_EQ(kern_tmat_from_codes(&m[i], t[i], rows[i], cols, sc[i]), 0);
+    }
+}
+
 Test(ops, grouped_matrices_match_separate_calls)
 {
     size_t cols = 200, rows[3] = {50, 16, 129};
     kern_tmat m[3];
     int8_t *t[3];
-    for (int i = 0; i < 3; i++) {
-        t[i] = random_codes(rows[i] * cols, 60);
-        CK_EQ(kern_tmat_from_codes(&m[i], t[i], rows[i], cols, 0.25f * (float)(i + 1)), 0);
-    }
+    three_tmats(m, t, rows, cols, 60, (const float[3]){0.25f, 0.5f, 0.75f});
     const kern_tmat *mp[3] = {&m[0], &m[1], &m[2]};
     for (size_t nt = 1; nt <= 5; nt += 4) {
         acts_buf b;
@@ -844,10 +852,7 @@ Test(ops, stealing_split_computes_every_row_once)
     size_t cols = 256, rows[3] = {1000, 16, 333};
     kern_tmat m[3];
     int8_t *t[3];
-    for (int i = 0; i < 3; i++) {
-        t[i] = random_codes(rows[i] * cols, 50);
-        CK_EQ(kern_tmat_from_codes(&m[i], t[i], rows[i], cols, 0.5f), 0);
-    }
+    three_tmats(m, t, rows, cols, 50, (const float[3]){0.5f, 0.5f, 0.5f});
     const kern_tmat *mp[3] = {&m[0], &m[1], &m[2]};
     acts_buf b;
     acts_alloc(&b, 1, cols, 0);
