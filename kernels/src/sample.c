@@ -219,10 +219,16 @@ kern_sampler_sample(kern_sampler *s, const float *logits)
         if (!(c[i].logit == c[i].logit))
             c[i].logit = -INFINITY;
     if (s->p.temp <= 0.0f) {
+        /* c[] is in id order here, so the first strictly larger logit is
+         * the best candidate (lowest id on ties); the best logit stays in a
+         * register (no load that waits on the previous step's choice). */
         size_t best = 0;
+        float bv = c[0].logit;
         for (size_t i = 1; i < n; i++)
-            if (cand_better(&c[i], &c[best]))
+            if (c[i].logit > bv) {
+                bv = c[i].logit;
                 best = i;
+            }
         return c[best].id;
     }
     size_t m = select_top(c, n, s->p.top_k);

@@ -41,13 +41,20 @@
 #include "cli.h"
 #include "kernels.h"
 
+/* Lowest index of the largest logit. The best value stays in a register:
+ * comparing against x[best] made every step wait on a load whose address
+ * depended on the previous step (~8 cycles per logit, 0.12 ms per token on
+ * a 32000 vocabulary, inside the timed decode). */
 static int32_t
 argmax(const float *x, uint32_t n)
 {
     uint32_t best = 0;
+    float bv = x[0];
     for (uint32_t i = 1; i < n; i++)
-        if (x[i] > x[best])
+        if (x[i] > bv) {
+            bv = x[i];
             best = i;
+        }
     return (int32_t)best;
 }
 
