@@ -6,10 +6,13 @@
  * (prefill), measure the memory read bandwidth with the same thread count
  * (kern_membw_meter: median of 3 passes over a 1 GiB buffer), then G greedy
  * decode steps of one token each (logits computed every step, as in
- * generation). A warm-up repetition comes first and is not counted. The
- * bandwidth is measured in every repetition, right before its decode,
- * because on a shared machine it moves by 2x within a minute: each decode
- * is divided by the bandwidth of its own moment. Reported figures:
+ * generation), then the bandwidth again. A warm-up repetition comes first
+ * and is not counted. The bandwidth is measured in every repetition, right
+ * before and right after its decode, because on a shared machine it moves
+ * by 2x within a minute: each decode is divided by the mean of its two
+ * measurements (one measurement alone, taken during another tenant's burst
+ * that ended before the decode, made a fraction up to 0.97 out of a typical
+ * 0.75). Reported figures:
  *   prefill_tok_s, decode_tok_s   medians over the R repetitions (wall clock)
  *   bytes_per_token               bytes one decode step must read: the
  *                                 weights it streams (weight_bytes_per_token,
@@ -19,7 +22,9 @@
  *                                 x head_dim x 2 bytes x positions attended,
  *                                 averaged over the timed decode steps)
  *   bandwidth_gbs                 median of the repetitions' bandwidths (1e9
- *                                 B/s; per repetition in bandwidth_runs_gbs)
+ *                                 B/s; per repetition in bandwidth_runs_gbs,
+ *                                 the mean of bandwidth_before_runs_gbs and
+ *                                 bandwidth_after_runs_gbs)
  *   roofline_fraction             median over the repetitions of
  *                                 bytes_per_token * decode tok/s / bandwidth
  *   weight_roofline_fraction      the same with the weights alone
@@ -102,9 +107,10 @@ typedef struct bench_res {
     double load_s;
     double prefill_s[256], decode_s[256];
     double decode_cpu_s, prefill_cpu_s;
-    kern_membw bw;          /* medians of bw_run */
-    kern_membw bw_run[256]; /* measured right before each decode */
-    uint64_t kv_bytes;      /* kv_bytes_per_token */
+    kern_membw bw;                        /* medians of bw_run */
+    kern_membw bw_run[256];               /* mean of the two below */
+    double bw_before[256], bw_after[256]; /* right before and after each decode */
+    uint64_t kv_bytes;                    /* kv_bytes_per_token */
     double load_before, load_after;
 } bench_res;
 
@@ -146,9 +152,17 @@ bench_runs(const bench_cfg *cfg, kern_ctx *c, kern_membw_meter *bwm, bench_res *
         double t2 = aria_clock_s(CLOCK_MONOTONIC), c2 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         if (rep < 0)
             continue;
+        kern_membw bw2;
+        if ((rc = kern_membw_meter_run(bwm, 3, &bw2)) < 0)
+            goto out;
         r->prefill_s[rep] = bw_t0 - t0;
         r->decode_s[rep] = t2 - t1;
-        r->bw_run[rep] = bw;
+        r->bw_before[rep] = bw.gbs;
+        r->bw_after[rep] = bw2.gbs;
+        r->bw_run[rep] =
+            (kern_membw){.gbs = (bw.gbs + bw2.gbs) / 2,
+                         .cpu_gbs = (bw.cpu_gbs + bw2.cpu_gbs) / 2,
+                         .best_gbs = bw.best_gbs > bw2.best_gbs ? bw.best_gbs : bw2.best_gbs};
         r->prefill_cpu_s += bw_c0 - c0;
         r->decode_cpu_s += c2 - c1;
     }
@@ -162,11 +176,14 @@ static void
 print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, double pre_tok_s,
            double dec_tok_s, double roof, double cpu_tok, double pre_cpu_tok)
 {
-    json_t *pre = json_array(), *dec = json_array(), *bwr = json_array();
+    json_t *pre = json_array(), *dec = json_array(), *bwr = json_array(), *bwb = json_array(),
+           *bwa = json_array();
     for (int i = 0; i < cfg->reps; i++) {
         json_array_append_new(pre, json_real((double)cfg->n_prompt / r->prefill_s[i]));
         json_array_append_new(dec, json_real((double)cfg->n_gen / r->decode_s[i]));
         json_array_append_new(bwr, json_real(r->bw_run[i].gbs));
+        json_array_append_new(bwb, json_real(r->bw_before[i]));
+        json_array_append_new(bwa, json_real(r->bw_after[i]));
     }
     json_t *o = json_object();
 #define SET(k, val) json_object_set_new(o, k, val)
@@ -199,6 +216,8 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("prefill_runs_tok_s", pre);
     SET("decode_runs_tok_s", dec);
     SET("bandwidth_runs_gbs", bwr);
+    SET("bandwidth_before_runs_gbs", bwb);
+    SET("bandwidth_after_runs_gbs", bwa);
 #undef SET
     char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (txt)
@@ -224,7 +243,7 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     printf("bytes/token    %.1f MB: %.1f MB of weights + %.1f MB of KV cache rows\n", bytes / 1e6,
            (double)I->decode_bytes / 1e6, (double)r->kv_bytes / 1e6);
     printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread; median of "
-           "the repetitions, each measured right before its decode)\n",
+           "the repetitions, each the mean of passes right before and right after its decode)\n",
            r->bw.gbs, r->bw.cpu_gbs);
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
            "%.1f %%\n",

@@ -168,10 +168,19 @@ check_json(const char *out, int threads, bool int8_head)
     json_t *dr = json_object_get(o, "decode_runs_tok_s"),
            *br = json_object_get(o, "bandwidth_runs_gbs");
     cr_assert(json_is_array(br) && json_array_size(br) == 3, "bandwidth_runs_gbs: array of 3");
+    /* ... and right after it: a run's bandwidth is the mean of the two */
+    json_t *bb = json_object_get(o, "bandwidth_before_runs_gbs"),
+           *ba = json_object_get(o, "bandwidth_after_runs_gbs");
+    cr_assert(json_is_array(bb) && json_array_size(bb) == 3, "bandwidth_before_runs_gbs: 3");
+    cr_assert(json_is_array(ba) && json_array_size(ba) == 3, "bandwidth_after_runs_gbs: 3");
     json_t *rr = json_array();
     for (size_t i = 0; i < 3; i++) {
         double bi = json_number_value(json_array_get(br, i));
         cr_expect(bi > 0 && isfinite(bi), "bandwidth run %zu = %g", i, bi);
+        double b0 = json_number_value(json_array_get(bb, i)),
+               b1 = json_number_value(json_array_get(ba, i));
+        cr_expect(b0 > 0 && b1 > 0 && fabs(bi - (b0 + b1) / 2) <= 1e-9 * bi,
+                  "bandwidth run %zu = %g, not the mean of %g before and %g after", i, bi, b0, b1);
         json_array_append_new(
             rr, json_real(bytes * json_number_value(json_array_get(dr, i)) / (bi * 1e9)));
     }
