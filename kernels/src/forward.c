@@ -943,14 +943,6 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
 
     for (uint32_t l = 0; l < I->n_layer; l++) {
         const eng_layer *y = &m->layers[l];
-        if (n == 1) /* this token's cache rows: fetched while q, k, v are computed */
-            for (size_t h = 0; h < I->n_head_kv; h++) {
-                size_t off = kv_off(c, l, h, p0), es = f16 ? 2 : 4;
-                const uint8_t *kr = (const uint8_t *)c->kv_k + off * es;
-                const uint8_t *vr = (const uint8_t *)c->kv_v + off * es;
-                att_pf(kr, kr + D * es, D * es);
-                att_pf(vr, vr + D * es, D * es);
-            }
         rmsnorm_rows(c->x, E, y->attn_norm, E, eps, c->xn, W, n);
         /* Decode: what the calling thread reads after each run (the run's
          * outputs that other threads wrote, the next norm's weights) is
@@ -974,6 +966,17 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 eng_mat_apply_n(c, ws + 1, 2, c->xn, W, n, ys + 1, st + 1);
             }
         }
+        /* Decode: this token's cache rows, fetched while q is rotated (when
+         * they were fetched before the q/k/v run, that run's weight stream
+         * had evicted them again by the time they were written). */
+        if (n == 1)
+            for (size_t h = 0; h < I->n_head_kv; h++) {
+                size_t off = kv_off(c, l, h, p0), es = f16 ? 2 : 4;
+                const uint8_t *kr = (const uint8_t *)c->kv_k + off * es;
+                const uint8_t *vr = (const uint8_t *)c->kv_v + off * es;
+                att_pf(kr, kr + D * es, D * es);
+                att_pf(vr, vr + D * es, D * es);
+            }
         for (size_t t = 0; t < n; t++) {
             uint32_t p = p0 + (uint32_t)t;
             for (size_t h = 0; h < I->n_head; h++)
