@@ -901,20 +901,12 @@ silu_task(void *ctx, size_t task, size_t n_tasks)
         kern_m_silu_mul_row(j->c->gate + i0, j->c->up + i0, i1 - i0);
 }
 
-/* decode: the caller prefetches the others' part of g while it waits (the
- * sub-norm and quantization read all of it next, on the caller alone). */
 static void
-silu_mul_split(kern_ctx *c, size_t n, bool decode)
+silu_mul_split(kern_ctx *c, size_t n)
 {
     silu_job j = {.c = c, .n = n};
     size_t nth = (size_t)kern_pool_threads(c->pool);
-    if (n < 1024) {
-        kern_pool_run(NULL, silu_task, &j, 1);
-        return;
-    }
-    if (decode)
-        kern_pool_prefetch_after(c->pool, c->gate, n * sizeof(float));
-    kern_pool_run(c->pool, silu_task, &j, nth);
+    kern_pool_run(n >= 1024 ? c->pool : NULL, silu_task, &j, n >= 1024 ? nth : 1);
 }
 
 static void
@@ -1046,7 +1038,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         if (I->arch == KERN_ARCH_BITNET_B158) {
             relu2_mul_row(c->gate, c->up, n * F);
         } else {
-            silu_mul_split(c, n * F, n == 1);
+            silu_mul_split(c, n * F);
         }
         const float *fin = c->gate;
         size_t fis = F;
