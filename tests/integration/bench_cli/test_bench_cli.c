@@ -163,8 +163,8 @@ check_json(const char *out, int threads, bool int8_head)
     double wroof = num(o, "weight_roofline_fraction");
     double wwant = roof * (double)expected_bytes(int8_head) / bytes;
     cr_expect(fabs(wroof - wwant) <= 1e-9 * wwant, "weight roofline %.12g != %.12g", wroof, wwant);
-    /* each repetition's decode is divided by the bandwidth measured right
-     * before it; the reported figures are the medians */
+    /* each repetition's decode is divided by its own bandwidth, measured
+     * right before it ... (the reported figures are the medians) */
     json_t *dr = json_object_get(o, "decode_runs_tok_s"),
            *br = json_object_get(o, "bandwidth_runs_gbs");
     cr_assert(json_is_array(br) && json_array_size(br) == 3, "bandwidth_runs_gbs: array of 3");
