@@ -107,12 +107,20 @@ typedef struct bench_res {
     double load_s;
     double prefill_s[256], decode_s[256];
     double decode_cpu_s, prefill_cpu_s;
-    kern_membw bw;                        /* medians of bw_run */
-    kern_membw bw_run[256];               /* mean of the two below */
-    double bw_before[256], bw_after[256]; /* right before and after each decode */
-    uint64_t kv_bytes;                    /* kv_bytes_per_token */
+    kern_membw bw; /* medians over the repetitions of the run bandwidths */
+    kern_membw bw_before[256], bw_after[256]; /* right before and after each decode */
+    uint64_t kv_bytes;                        /* kv_bytes_per_token */
     double load_before, load_after;
 } bench_res;
+
+/* A repetition's bandwidth: the mean of the passes before and after its
+ * decode (cpu: per CPU-second of each thread). */
+static double
+run_gbs(const bench_res *r, int i, bool cpu)
+{
+    return cpu ? (r->bw_before[i].cpu_gbs + r->bw_after[i].cpu_gbs) / 2
+               : (r->bw_before[i].gbs + r->bw_after[i].gbs) / 2;
+}
 
 /* The timed part: R repetitions (after one warm-up) of prefill + decode. */
 static int
@@ -157,12 +165,8 @@ bench_runs(const bench_cfg *cfg, kern_ctx *c, kern_membw_meter *bwm, bench_res *
             goto out;
         r->prefill_s[rep] = bw_t0 - t0;
         r->decode_s[rep] = t2 - t1;
-        r->bw_before[rep] = bw.gbs;
-        r->bw_after[rep] = bw2.gbs;
-        r->bw_run[rep] =
-            (kern_membw){.gbs = (bw.gbs + bw2.gbs) / 2,
-                         .cpu_gbs = (bw.cpu_gbs + bw2.cpu_gbs) / 2,
-                         .best_gbs = bw.best_gbs > bw2.best_gbs ? bw.best_gbs : bw2.best_gbs};
+        r->bw_before[rep] = bw;
+        r->bw_after[rep] = bw2;
         r->prefill_cpu_s += bw_c0 - c0;
         r->decode_cpu_s += c2 - c1;
     }
@@ -181,9 +185,9 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     for (int i = 0; i < cfg->reps; i++) {
         json_array_append_new(pre, json_real((double)cfg->n_prompt / r->prefill_s[i]));
         json_array_append_new(dec, json_real((double)cfg->n_gen / r->decode_s[i]));
-        json_array_append_new(bwr, json_real(r->bw_run[i].gbs));
-        json_array_append_new(bwb, json_real(r->bw_before[i]));
-        json_array_append_new(bwa, json_real(r->bw_after[i]));
+        json_array_append_new(bwr, json_real(run_gbs(r, i, false)));
+        json_array_append_new(bwb, json_real(r->bw_before[i].gbs));
+        json_array_append_new(bwa, json_real(r->bw_after[i].gbs));
     }
     json_t *o = json_object();
 #define SET(k, val) json_object_set_new(o, k, val)
@@ -345,8 +349,8 @@ cmd_bench(int argc, char **argv)
     double bytes = (double)(I->decode_bytes + r->kv_bytes);
     double gbs[256], cgbs[256], roofs[256]; /* per repetition */
     for (int i = 0; i < cfg.reps; i++) {
-        gbs[i] = r->bw_run[i].gbs;
-        cgbs[i] = r->bw_run[i].cpu_gbs;
+        gbs[i] = run_gbs(r, i, false);
+        cgbs[i] = run_gbs(r, i, true);
         roofs[i] = bytes * ((double)cfg.n_gen / r->decode_s[i]) / (gbs[i] * 1e9);
     }
     r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
