@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -377,8 +378,11 @@ mkdir_p(const char *dir)
 static int ledger_open_env(const char *dir, const ledger_genesis *genesis, const ledger_options *o,
                            ledger **out);
 
-/* Remove DIR/.create-* left by a creator that died (they never held a
- * ledger anyone acknowledged anything from). */
+/* Remove DIR/.create-PID left by a creator that died (they never held a
+ * ledger anyone acknowledged anything from). Runs at every open, not only
+ * when data.mdb is missing: a creator killed after its link() but before it
+ * removed its directory leaves one next to a good data.mdb. A PID that is
+ * still running (or is ours) may be creating right now and is left alone. */
 static void
 remove_stale_creates(const char *dir)
 {
@@ -388,6 +392,12 @@ remove_stale_creates(const char *dir)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, ".create-", 8) != 0)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        long pid = strtol(de->d_name + 8, &end, 10);
+        if (errno == 0 && end && *end == '\0' && pid > 0 && pid <= INT_MAX &&
+            (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM))
             continue;
         char p[PATH_MAX];
         const char *files[] = {"data.mdb", "lock.mdb"};
@@ -454,6 +464,8 @@ ledger_open(const char *dir, const ledger_genesis *genesis, const ledger_options
         int rc = create_atomically(dir, genesis, o);
         if (rc)
             return rc;
+    } else {
+        remove_stale_creates(dir); /* a creator killed after its link() */
     }
     return ledger_open_env(dir, genesis, o, out);
 }

@@ -496,6 +496,7 @@ tl_property_run(const tl_world *w, uint64_t seed, size_t histories, size_t steps
 /* Crash run                                                            */
 /* ------------------------------------------------------------------ */
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -547,6 +548,26 @@ crash_child(const char *dir, const tl_world *w, const tl_history *pool, size_t f
     }
     ledger_close(l);
     _exit(0);
+}
+
+/* Name of a DIR/.create-* entry, or NULL (static buffer). */
+static const char *
+stale_create_entry(const char *dir)
+{
+    static char name[256];
+    const char *found = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && !found) {
+        if (strncmp(de->d_name, ".create-", 8) == 0) {
+            aria_snprintf(name, sizeof name, "%s", de->d_name);
+            found = name;
+        }
+    }
+    closedir(d);
+    return found;
 }
 
 int
@@ -639,6 +660,13 @@ tl_crash_run(const tl_world *w, uint64_t seed, size_t kills, size_t pool_steps, 
         }
         if (fail)
             break;
+        /* The killed writer may have died between its link() and removing
+         * DIR/.create-PID; the open above must have cleared that. */
+        const char *stale = stale_create_entry(dir);
+        if (stale) {
+            aria_snprintf(msg, msg_size, "kill %zu: %s left in %s after open", kill_i, stale, dir);
+            fail = 1;
+        }
         ledger_verify_report rep;
         if (ledger_verify(l, &rep) != 0) {
             aria_snprintf(msg, msg_size, "kill %zu: verify failed: %s", kill_i, aria_err_msg());

@@ -5,8 +5,11 @@
  * expiry; receipts queries; export/import; verify.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ledger_testlib.h"
@@ -147,6 +150,61 @@ Test(ledger_store, reopen_keeps_state_and_checks_the_network)
     cr_assert_eq(ledger_open(dir, other.g, &o, &l), ARIA_EINVAL);
     tl_world_fini(&other);
     free_chain(c, 5);
+}
+
+static void
+make_create_dir(const char *name)
+{
+    char p[600];
+    aria_snprintf(p, sizeof p, "%s/%s", dir, name);
+    cr_assert_eq(mkdir(p, 0700), 0, "%s", p);
+    aria_snprintf(p, sizeof p, "%s/%s/data.mdb", dir, name);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f);
+    fputs("half-made", f);
+    fclose(f);
+}
+
+static bool
+exists(const char *name)
+{
+    char p[600];
+    struct stat st;
+    aria_snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &st) == 0;
+}
+
+/* A creator SIGKILLed after linking data.mdb but before removing its
+ * DIR/.create-PID left that directory behind for good (the clean-up ran
+ * only when data.mdb was missing); CI's crash test then failed to remove
+ * the ledger directory. Now every open clears creators that are gone, and
+ * leaves one whose process is still running. */
+Test(ledger_store, open_removes_a_dead_creators_directory)
+{
+    ledger_options o;
+    tl_options(&o, &clk);
+    ledger *l;
+    cr_assert_eq(ledger_open(dir, w.g, &o, &l), 0, "%s", aria_err_msg());
+    ledger_close(l);
+    pid_t dead = fork();
+    cr_assert(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(dead, NULL, 0), dead);
+    char dead_name[64], live_name[64];
+    aria_snprintf(dead_name, sizeof dead_name, ".create-%ld", (long)dead);
+    aria_snprintf(live_name, sizeof live_name, ".create-%ld", (long)getppid());
+    make_create_dir(dead_name);
+    make_create_dir(live_name);
+    cr_assert_eq(ledger_open(dir, NULL, &o, &l), 0, "%s", aria_err_msg());
+    ledger_close(l);
+    cr_assert(!exists(dead_name), "%s/%s should be gone", dir, dead_name);
+    cr_assert(exists(live_name), "a running creator's directory must stay");
+    char p[600];
+    aria_snprintf(p, sizeof p, "%s/%s/data.mdb", dir, live_name);
+    unlink(p);
+    aria_snprintf(p, sizeof p, "%s/%s", dir, live_name);
+    rmdir(p);
 }
 
 Test(ledger_store, received_credits_are_pending_until_the_settle_delay)
