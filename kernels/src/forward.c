@@ -162,6 +162,19 @@ static void (*att_scores)(const float *qv, const void *k, bool f16, size_t strid
                           size_t np, float scale, float *sc) = att_scores_c;
 static void (*att_accum)(float *acc, const float *pr, const void *v, bool f16, size_t stride,
                          size_t D, size_t np) = att_accum_c;
+/* Two query heads over the same K/V rows in one pass, each query's
+ * arithmetic exactly as att_scores / att_accum do it (so a head's values do
+ * not depend on whether it was paired). NULL: no paired loop on this path. */
+typedef void att_scores2_fn(const float *qv0, const float *qv1, const void *k, bool f16, size_t D,
+                            size_t np, float scale, float *sc0, float *sc1);
+typedef void att_accum2_fn(float *acc0, float *acc1, const float *pr0, const float *pr1,
+                           const void *v, bool f16, size_t D, size_t np);
+#if defined(__x86_64__)
+static att_scores2_fn att_scores2_512;
+static att_accum2_fn att_accum2_512;
+#endif
+static att_scores2_fn *att_scores2;
+static att_accum2_fn *att_accum2;
 
 static void
 h2f_tab_build(void)
@@ -179,6 +192,8 @@ h2f_tab_build(void)
         if (kern_isa_selected() >= KERN_ISA_AVX512) {
             att_scores = att_scores_512_any;
             att_accum = att_accum_512_any;
+            att_scores2 = att_scores2_512;
+            att_accum2 = att_accum2_512;
         }
     }
 #endif
@@ -635,6 +650,111 @@ att_accum_512(float *acc, const float *pr, const void *v, bool f16, size_t strid
 }
 #undef ATT_ACC512
 
+/* att_scores_512 for two queries: each K register pair is loaded and
+ * converted once and multiplied by both; per query the same operations in
+ * the same order. The F16 cache (stride D); D % 8 == 0 else two C passes. */
+ATT512 static void
+att_scores2_512(const float *qv0, const float *qv1, const void *k, bool f16, size_t D, size_t np,
+                float scale, float *sc0, float *sc1)
+{
+    if (D % 8) {
+        att_scores_c(qv0, k, f16, D, D, np, scale, sc0);
+        att_scores_c(qv1, k, f16, D, D, np, scale, sc1);
+        return;
+    }
+    size_t es = f16 ? 2 : 4, rs = D * es;
+    const uint8_t *kb = k;
+    __m512 x0[KERN_MAX_HEAD_DIM / 8], x1[KERN_MAX_HEAD_DIM / 8];
+    for (size_t i = 0; i < D; i += 8) {
+        __m256 h = _mm256_loadu_ps(qv0 + i), g = _mm256_loadu_ps(qv1 + i);
+        x0[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(h)),
+                                                        _mm256_castps_pd(h), 1));
+        x1[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(g)),
+                                                        _mm256_castps_pd(g), 1));
+    }
+    const uint8_t *kend = kb + np * rs;
+    size_t q = 0;
+    for (; q + 8 <= np; q += 8) {
+        const uint8_t *r = kb + q * rs;
+        if (f16)
+            att_pf(r + ATT_PF, kend, 8 * rs);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (size_t i = 0; i < D; i += 8) {
+            __m512 xa = x0[i / 8], xb = x1[i / 8];
+            __m512 k0 = att_ld8x2(r, r + rs, f16, i),
+                   k1 = att_ld8x2(r + 2 * rs, r + 3 * rs, f16, i);
+            __m512 k2 = att_ld8x2(r + 4 * rs, r + 5 * rs, f16, i);
+            __m512 k3 = att_ld8x2(r + 6 * rs, r + 7 * rs, f16, i);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(xa, k0));
+            b0 = _mm512_add_ps(b0, _mm512_mul_ps(xb, k0));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(xa, k1));
+            b1 = _mm512_add_ps(b1, _mm512_mul_ps(xb, k1));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(xa, k2));
+            b2 = _mm512_add_ps(b2, _mm512_mul_ps(xb, k2));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(xa, k3));
+            b3 = _mm512_add_ps(b3, _mm512_mul_ps(xb, k3));
+        }
+        att_tree8x2(a0, scale, sc0 + q);
+        att_tree8x2(a1, scale, sc0 + q + 2);
+        att_tree8x2(a2, scale, sc0 + q + 4);
+        att_tree8x2(a3, scale, sc0 + q + 6);
+        att_tree8x2(b0, scale, sc1 + q);
+        att_tree8x2(b1, scale, sc1 + q + 2);
+        att_tree8x2(b2, scale, sc1 + q + 4);
+        att_tree8x2(b3, scale, sc1 + q + 6);
+    }
+    if (q < np) {
+        att_scores_avx(qv0, kb + q * rs, f16, D, D, np - q, scale, sc0 + q);
+        att_scores_avx(qv1, kb + q * rs, f16, D, D, np - q, scale, sc1 + q);
+    }
+}
+
+/* att_accum_512 for two probability rows over the same V rows (16
+ * accumulators at most). D % 16 == 0 else each row on its own. */
+#define ATT_ACC512X2(NR)                                                                           \
+    for (size_t q = 0; q < np; q++) {                                                              \
+        const uint8_t *r = vb + q * rs;                                                            \
+        if (f16)                                                                                   \
+            att_pf(r + ATT_PF, vend, rs);                                                          \
+        __m512 p = _mm512_set1_ps(pr0[q]), p1 = _mm512_set1_ps(pr1[q]);                            \
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < (NR); j++)                                  \
+        {                                                                                          \
+            __m512 vv = att_ld16(r, f16, d0 + 16 * j);                                             \
+            a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(p, vv));                                      \
+            b[j] = _mm512_add_ps(b[j], _mm512_mul_ps(p1, vv));                                     \
+        }                                                                                          \
+    }
+
+ATT512 static void
+att_accum2_512(float *acc0, float *acc1, const float *pr0, const float *pr1, const void *v,
+               bool f16, size_t D, size_t np)
+{
+    if (D % 16) {
+        att_accum(acc0, pr0, v, f16, D, D, np);
+        att_accum(acc1, pr1, v, f16, D, D, np);
+        return;
+    }
+    size_t es = f16 ? 2 : 4, rs = D * es;
+    const uint8_t *vb = v, *vend = vb + np * rs;
+    for (size_t d0 = 0; d0 < D; d0 += 128) {
+        size_t nr = (D - d0 < 128 ? D - d0 : 128) / 16;
+        __m512 a[8], b[8];
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++)
+        {
+            a[j] = j < nr ? _mm512_loadu_ps(acc0 + d0 + 16 * j) : _mm512_setzero_ps();
+            b[j] = j < nr ? _mm512_loadu_ps(acc1 + d0 + 16 * j) : _mm512_setzero_ps();
+        }
+        ATT_BY_NR(ATT_ACC512X2);
+        _Pragma("GCC unroll 8") for (size_t j = 0; j < 8; j++) if (j < nr)
+        {
+            _mm512_storeu_ps(acc0 + d0 + 16 * j, a[j]);
+            _mm512_storeu_ps(acc1 + d0 + 16 * j, b[j]);
+        }
+    }
+}
+#undef ATT_ACC512X2
+
 ATT512 static void
 att_scores_512_any(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
                    float scale, float *sc)
@@ -789,6 +909,7 @@ typedef struct att_job {
     uint32_t layer;
     size_t n;    /* tokens in the chunk */
     uint32_t p0; /* position of token 0 */
+    bool pairs;  /* att_pair over heads 2u, 2u + 1 (see att_task) */
     _Atomic size_t next_head;
 } att_job;
 
@@ -848,6 +969,45 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     memcpy(o, acc, D * sizeof(float));
 }
 
+/* Decode, query heads h and h + 1 of the same KV head (grouped-query
+ * attention): att_one's steps for both, with one pass over the K rows and
+ * one over the V rows instead of two each. sc0, sc1: n_ctx floats each. */
+static void
+att_pair(const att_job *j, size_t h, float *sc0, float *sc1)
+{
+    kern_ctx *c = j->c;
+    const kern_model_info *I = &c->m->info;
+    size_t D = I->head_dim, kvh = h / (I->n_head / I->n_head_kv), np = (size_t)j->p0 + 1;
+    bool f16 = c->o.kv_type == KERN_KV_F16;
+    float qv0[KERN_MAX_HEAD_DIM], qv1[KERN_MAX_HEAD_DIM];
+    ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM && j->n == 1);
+    memcpy(qv0, c->q + h * D, D * sizeof(float));
+    memcpy(qv1, c->q + (h + 1) * D, D * sizeof(float));
+    if (f16) {
+        round_f16_row(qv0, D);
+        round_f16_row(qv1, D);
+    }
+    float kq_scale = 1.0f / sqrtf((float)D);
+    size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
+    const uint8_t *k0 = (const uint8_t *)c->kv_k + kv_off(c, j->layer, kvh, 0) * es;
+    const uint8_t *v0 = (const uint8_t *)c->kv_v + kv_off(c, j->layer, kvh, 0) * es;
+    att_pf(k0, k0 + np * D * es, ATT_PF);
+    att_pf(v0, v0 + np * D * es, ATT_PF);
+    att_scores2(qv0, qv1, k0, f16, D, np, kq_scale, sc0, sc1);
+    softmax_row(sc0, np);
+    softmax_row(sc1, np);
+    if (f16) {
+        round_f16_row(sc0, np);
+        round_f16_row(sc1, np);
+    }
+    float acc0[KERN_MAX_HEAD_DIM], acc1[KERN_MAX_HEAD_DIM];
+    for (size_t d = 0; d < D; d++)
+        acc0[d] = acc1[d] = 0.0f;
+    att_accum2(acc0, acc1, sc0, sc1, v0, f16, D, np);
+    memcpy(c->att + h * D, acc0, D * sizeof(float));
+    memcpy(c->att + (h + 1) * D, acc1, D * sizeof(float));
+}
+
 /* Each task claims heads in turn until none is left (a head is a few us of
  * work at decode; a fixed share per task left one thread waiting for the
  * other whenever their shares ran at different speeds) and uses its own
@@ -863,10 +1023,19 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     const kern_model_info *I = &c->m->info;
     size_t H = I->n_head, D = I->head_dim;
     size_t P = (size_t)j->p0 + j->n; /* cached positions after this chunk */
-    float *sc = c->scores + task * c->o.n_ctx;
+    float *sc = c->scores + task * 2 * (size_t)c->o.n_ctx;
     bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
     float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
     float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
+    if (j->pairs) { /* decode with grouped-query attention: heads two at a time */
+        for (;;) {
+            size_t u = atomic_fetch_add_explicit(&j->next_head, 1, memory_order_relaxed);
+            if (2 * u >= H)
+                break;
+            att_pair(j, 2 * u, sc, sc + c->o.n_ctx);
+        }
+        return;
+    }
     for (;;) {
         size_t h = atomic_fetch_add_explicit(&j->next_head, 1, memory_order_relaxed);
         if (h >= H)
@@ -989,11 +1158,15 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 }
             }
         }
-        att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0};
+        /* Decode with two or more query heads per KV head (an even count):
+         * pairs of heads share one pass over their K and V rows. */
+        bool pairs = n == 1 && att_scores2 && I->n_head_kv < I->n_head &&
+                     (I->n_head / I->n_head_kv) % 2 == 0;
+        att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0, .pairs = pairs};
         atomic_init(&aj.next_head, 0);
-        size_t n_tasks = c->n_att_slots;
-        if (n_tasks > I->n_head)
-            n_tasks = I->n_head;
+        size_t n_tasks = c->n_att_slots, units = pairs ? I->n_head / 2 : I->n_head;
+        if (n_tasks > units)
+            n_tasks = units;
         if (n == 1) {
             kern_pool_prefetch_after(c->pool, c->att, nq * sizeof(float));
             if (y->attn_sub_norm)

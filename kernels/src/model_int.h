@@ -114,7 +114,8 @@ struct kern_ctx {
     float *gate;   /* [B][n_ff] */
     float *up;     /* [B][n_ff] */
     float *out;    /* [B][max(n_embd, n_ff, n_q)] matmul output */
-    float *scores; /* [n_att_slots][n_ctx] attention scratch, one per task */
+    float *scores; /* [n_att_slots][2][n_ctx] attention scratch, one per task (two
+                      rows: att_pair) */
     float *kvf;    /* [n_att_slots][2][n_ctx][head_dim] K/V rows as float (prefill) */
     size_t n_att_slots;
     size_t width;   /* max(n_embd, n_ff, n_q) */

@@ -273,11 +273,12 @@ Test(model, logits_bit_identical_on_every_isa_path)
  * per pass, C fallback when head_dim % 8 != 0) against the scalar path:
  * head_dim 96 (a 64 + 32 split), 36 (fallback) and 128 (two full passes),
  * both KV cache types, 13 prompt positions (not a multiple of 4) plus 9
- * decode steps. */
+ * decode steps. Two or four query heads per KV head (head_dim 36, 64, 128)
+ * take the paired decode loops (att_pair) on the AVX-512 path. */
 Test(model, attention_bit_identical_on_every_isa_path)
 {
     const char *isas[] = {"scalar", "avx2", "avx512"};
-    const uint32_t embd[] = {384, 144, 512}, heads[] = {4, 4, 4}, kvh[] = {4, 2, 1};
+    const uint32_t embd[] = {384, 144, 512, 256}, heads[] = {4, 4, 4, 4}, kvh[] = {4, 2, 1, 2};
     const char *kvs[] = {"f16", "f32"};
     for (size_t s = 0; s < ARIA_ARRAY_LEN(embd); s++) {
         for (size_t k = 0; k < 2; k++) {
