@@ -896,7 +896,19 @@ rope(const kern_ctx *c, float *v, uint32_t p)
     const kern_model_info *I = &c->m->info;
     size_t half = I->n_rot / 2;
     const float *cs = c->rope_cos + (size_t)p * half, *sn = c->rope_sin + (size_t)p * half;
-    for (size_t i = 0; i < half; i++) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* NeoX pairs (i, i + half) are two contiguous runs: four pairs per step,
+     * the same float multiplies and add/sub per element as the loop below. */
+    if (I->rope_neox)
+        for (; i + 4 <= half; i += 4) {
+            __m128 x0 = _mm_loadu_ps(v + i), x1 = _mm_loadu_ps(v + i + half);
+            __m128 c4 = _mm_loadu_ps(cs + i), s4 = _mm_loadu_ps(sn + i);
+            _mm_storeu_ps(v + i, _mm_sub_ps(_mm_mul_ps(x0, c4), _mm_mul_ps(x1, s4)));
+            _mm_storeu_ps(v + i + half, _mm_add_ps(_mm_mul_ps(x0, s4), _mm_mul_ps(x1, c4)));
+        }
+#endif
+    for (; i < half; i++) {
         size_t i0 = I->rope_neox ? i : 2 * i, i1 = I->rope_neox ? i + half : 2 * i + 1;
         float x0 = v[i0], x1 = v[i1];
         v[i0] = x0 * cs[i] - x1 * sn[i];
