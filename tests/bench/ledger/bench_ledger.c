@@ -46,19 +46,11 @@ sys_s(void)
     return (double)u.ru_stime.tv_sec + (double)u.ru_stime.tv_usec / 1e6;
 }
 
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Median of v[0..n) (sorts v). */
+/* Median of v[0..n). */
 static double
-median(double *v, int n)
+median(const double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof v[0], cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return aria_median(v, (size_t)n);
 }
 
 #define MAX_RUNS 101

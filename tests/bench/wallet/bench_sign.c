@@ -28,20 +28,6 @@
 
 #define NMSG 64
 
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static secp256k1_context *ctx;
 static secp256k1_keypair kp;
 static wallet *w;
@@ -174,7 +160,7 @@ measure(void (*const *fns)(int), int nfn, int ops, int runs, double *out)
         }
     }
     for (int f = 0; f < nfn; f++)
-        out[f] = median(r[f], runs);
+        out[f] = aria_median(r[f], (size_t)runs);
 }
 
 static void

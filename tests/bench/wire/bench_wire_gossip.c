@@ -44,13 +44,6 @@ watchdog(void *arg)
 }
 
 static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int
 arg(int argc, char **argv, int i, int def, int max)
 {
     if (argc <= i)
@@ -152,13 +145,10 @@ main(int argc, char **argv)
                r + 1, nl, missing, dups, p50s[r], p99s[r], nl ? lat[nl - 1] / 1e6 : -1, bpm[r]);
         free(from);
     }
-    qsort(p50s, (size_t)rounds, sizeof(double), cmp_double);
-    qsort(p99s, (size_t)rounds, sizeof(double), cmp_double);
-    qsort(bpm, (size_t)rounds, sizeof(double), cmp_double);
+    double m50 = aria_median(p50s, (size_t)rounds), m99 = aria_median(p99s, (size_t)rounds);
     printf("median of %d rounds: p50 %.2f ms  p99 %.2f ms  bytes sent per delivered message %.0f  "
            "(target p99 <= 50 ms: %s)\n",
-           rounds, p50s[rounds / 2], p99s[rounds / 2], bpm[rounds / 2],
-           p99s[rounds / 2] <= 50.0 ? "met" : "NOT met");
+           rounds, m50, m99, aria_median(bpm, (size_t)rounds), m99 <= 50.0 ? "met" : "NOT met");
     free(lat);
     pthread_t dog;
     if (pthread_create(&dog, NULL, watchdog, NULL) == 0)
