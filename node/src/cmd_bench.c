@@ -122,6 +122,14 @@ run_gbs(const bench_res *r, int i, bool cpu)
                : (r->bw_before[i].gbs + r->bw_after[i].gbs) / 2;
 }
 
+/* A repetition's roofline fraction: bytes per token x its decode tok/s over
+ * its bandwidth. */
+static double
+run_roof(const bench_res *r, int i, uint32_t n_gen, double bytes)
+{
+    return bytes * ((double)n_gen / r->decode_s[i]) / (run_gbs(r, i, false) * 1e9);
+}
+
 /* The timed part: R repetitions (after one warm-up) of prefill + decode. */
 static int
 bench_runs(const bench_cfg *cfg, kern_ctx *c, kern_membw_meter *bwm, bench_res *r)
@@ -252,6 +260,14 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
            "%.1f %%\n",
            100.0 * roof, r->bw.gbs * 1e9 / bytes, 100.0 * roof * (double)I->decode_bytes / bytes);
+    /* Per repetition: a shared host's bandwidth moves between and within
+     * repetitions, and the median alone hides which run met which phase. */
+    for (int i = 0; i < cfg->reps; i++) {
+        printf(
+            "%-15sdecode %.1f tok/s, bandwidth %.2f before / %.2f after GB/s, roofline %.1f %%\n",
+            i == 0 ? "runs" : "", (double)cfg->n_gen / r->decode_s[i], r->bw_before[i].gbs,
+            r->bw_after[i].gbs, 100.0 * run_roof(r, i, cfg->n_gen, bytes));
+    }
     printf("load average   %.2f before, %.2f after\n", r->load_before, r->load_after);
 }
 
@@ -351,7 +367,7 @@ cmd_bench(int argc, char **argv)
     for (int i = 0; i < cfg.reps; i++) {
         gbs[i] = run_gbs(r, i, false);
         cgbs[i] = run_gbs(r, i, true);
-        roofs[i] = bytes * ((double)cfg.n_gen / r->decode_s[i]) / (gbs[i] * 1e9);
+        roofs[i] = run_roof(r, i, cfg.n_gen, bytes);
     }
     r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
     r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);

@@ -225,11 +225,17 @@ Test(bench_cli, json_fields_present_positive_and_consistent)
 Test(bench_cli, text_output_and_usage_errors)
 {
     static char out[65536];
-    int rc = run(out, sizeof out, 1, "%s bench -m %s --prompt 8 --gen 4 --reps 1 --bw-mib 16",
+    int rc = run(out, sizeof out, 1, "%s bench -m %s --prompt 8 --gen 4 --reps 3 --bw-mib 16",
                  bin(), model);
     cr_assert_eq(rc, 0, "%s", out);
     cr_expect(strstr(out, "decode") && strstr(out, "roofline") && strstr(out, "bandwidth"), "%s",
               out);
+    /* one line per repetition with its own decode, bandwidths and roofline */
+    int lines = 0;
+    for (const char *p = out; (p = strstr(p, " GB/s, roofline ")) != NULL; p++)
+        lines++;
+    cr_expect_eq(lines, 3, "%d per-run lines: %s", lines, out);
+    cr_expect(strstr(out, "\nruns           decode ") != NULL, "%s", out);
     rc = run(out, sizeof out, 1, "%s bench -m %s --frobnicate", bin(), model);
     cr_expect_eq(rc, 2, "unknown flag: rc %d", rc);
     cr_expect(strstr(out, "usage: aria bench"), "%s", out);
