@@ -572,6 +572,17 @@ att_tree8x2(__m512 a, float scale, float *out)
     out[1] = att_tree8(hi) * scale;
 }
 
+/* x[i / 8] = qv[i..i+8) in both halves (the score loops' query registers). */
+ATT512 static inline void
+att_q8x2(const float *qv, size_t D, __m512 *x)
+{
+    for (size_t i = 0; i < D; i += 8) {
+        __m256 h = _mm256_loadu_ps(qv + i);
+        x[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(h)),
+                                                       _mm256_castps_pd(h), 1));
+    }
+}
+
 ATT512 static void
 att_scores_512(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
                float scale, float *sc)
@@ -579,11 +590,7 @@ att_scores_512(const float *qv, const void *k, bool f16, size_t stride, size_t D
     size_t es = f16 ? 2 : 4, rs = stride * es;
     const uint8_t *kb = k;
     __m512 x[KERN_MAX_HEAD_DIM / 8];
-    for (size_t i = 0; i < D; i += 8) {
-        __m256 h = _mm256_loadu_ps(qv + i);
-        x[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(h)),
-                                                       _mm256_castps_pd(h), 1));
-    }
+    att_q8x2(qv, D, x);
     const uint8_t *kend = kb + np * rs;
     size_t q = 0;
     for (; q + 8 <= np; q += 8) {
@@ -665,13 +672,8 @@ att_scores2_512(const float *qv0, const float *qv1, const void *k, bool f16, siz
     size_t es = f16 ? 2 : 4, rs = D * es;
     const uint8_t *kb = k;
     __m512 x0[KERN_MAX_HEAD_DIM / 8], x1[KERN_MAX_HEAD_DIM / 8];
-    for (size_t i = 0; i < D; i += 8) {
-        __m256 h = _mm256_loadu_ps(qv0 + i), g = _mm256_loadu_ps(qv1 + i);
-        x0[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(h)),
-                                                        _mm256_castps_pd(h), 1));
-        x1[i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(g)),
-                                                        _mm256_castps_pd(g), 1));
-    }
+    att_q8x2(qv0, D, x0);
+    att_q8x2(qv1, D, x1);
     const uint8_t *kend = kb + np * rs;
     size_t q = 0;
     for (; q + 8 <= np; q += 8) {
