@@ -224,6 +224,12 @@ acct_list_cb(void *ctx, const ledger_account_info *ai)
     return 0;
 }
 
+static int
+id_cmp(const void *p, const void *q)
+{
+    return memcmp(p, q, 32);
+}
+
 typedef struct incoming_ctx {
     const uint8_t *to;
     uint8_t (*received)[32]; /* ids of sends the recipient's chain received */
@@ -255,9 +261,10 @@ incoming_cb(void *ctx, const ledger_entry *e, const ledger_entry_info *info)
     }
     if (e->kind != LEDGER_KIND_SEND || memcmp(e->to, x->to, 32) != 0)
         return 0;
-    for (size_t i = 0; i < x->n_received; i++)
-        if (!memcmp(x->received[i], info->id, 32))
-            return 0;
+    /* received is sorted after pass 1: a provider's chain receives one
+     * send per paid job, and a linear search made each scan quadratic */
+    if (x->n_received && bsearch(info->id, x->received, x->n_received, 32, id_cmp))
+        return 0;
     x->sum += e->amount;
     if (x->n_pick < LEDGER_MAX_SOURCES)
         memcpy(x->pick[x->n_pick++], info->id, 32);
@@ -277,6 +284,8 @@ incoming_scan(node_app *a, const uint8_t acc[32], incoming_ctx *x)
     int rc = ledger_history(a->led, acc, 0, 0, incoming_cb, x);
     if (!rc)
         rc = ledger_accounts(a->led, acct_list_cb, &l);
+    if (x->n_received)
+        qsort(x->received, x->n_received, 32, id_cmp);
     x->collect = false;
     for (size_t i = 0; !rc && i < l.n; i++)
         if (memcmp(l.ids[i], acc, 32) != 0)
@@ -285,12 +294,6 @@ incoming_scan(node_app *a, const uint8_t acc[32], incoming_ctx *x)
     aria_free(x->received);
     x->received = NULL;
     return rc < 0 ? rc : rc ? ARIA_EINTERNAL : 0;
-}
-
-static int
-id_cmp(const void *p, const void *q)
-{
-    return memcmp(p, q, 32);
 }
 
 /* Receive (sign a RECEIVE entry for) up to 16 live sends to this node's
