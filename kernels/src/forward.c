@@ -938,39 +938,56 @@ kv_off(const kern_ctx *c, size_t layer, size_t kvh, size_t pos)
     return layer * c->kv_layer_elems + (kvh * (size_t)c->o.n_ctx + pos) * c->m->info.head_dim;
 }
 
+/* Query head h's vector qs copied into qv (rounded to F16 with an F16
+ * cache); *k0, *v0 = the first cached K and V rows of its KV head in layer
+ * `layer`. With pf, their first ATT_PF bytes are fetched (the loops fetch
+ * ahead only from there). */
+static void
+att_head_start(const kern_ctx *c, uint32_t layer, size_t h, const float *qs, size_t np, bool pf,
+               float *qv, const uint8_t **k0, const uint8_t **v0)
+{
+    const kern_model_info *I = &c->m->info;
+    size_t D = I->head_dim, kvh = h / (I->n_head / I->n_head_kv);
+    bool f16 = c->o.kv_type == KERN_KV_F16;
+    ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM); /* checked at load */
+    memcpy(qv, qs, D * sizeof(float));
+    if (f16)
+        round_f16_row(qv, D);
+    size_t base = kv_off(c, layer, kvh, 0), es = f16 ? sizeof(uint16_t) : sizeof(float);
+    *k0 = (const uint8_t *)c->kv_k + base * es;
+    *v0 = (const uint8_t *)c->kv_v + base * es;
+    if (pf) {
+        att_pf(*k0, *k0 + np * D * es, ATT_PF);
+        att_pf(*v0, *v0 + np * D * es, ATT_PF);
+    }
+}
+
+/* Scores to probabilities: softmax, then rounded to F16 with an F16 cache. */
+static void
+att_probs(const kern_ctx *c, float *sc, size_t np)
+{
+    softmax_row(sc, np);
+    if (c->o.kv_type == KERN_KV_F16)
+        round_f16_row(sc, np);
+}
+
 static void
 att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const float *vf)
 {
     kern_ctx *c = j->c;
     const kern_model_info *I = &c->m->info;
     size_t D = I->head_dim, nq = (size_t)I->n_head * D;
-    size_t kvh = h / (I->n_head / I->n_head_kv);
-    uint32_t p = j->p0 + (uint32_t)t;
-    size_t np = (size_t)p + 1;
+    size_t np = (size_t)(j->p0 + (uint32_t)t) + 1;
     bool f16 = c->o.kv_type == KERN_KV_F16;
     float qv[KERN_MAX_HEAD_DIM];
-    float *o = c->att + t * nq + h * D;
-    const float *qs = c->q + t * nq + h * D;
-    ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM); /* checked at load */
-    memcpy(qv, qs, D * sizeof(float));
-    if (f16)
-        round_f16_row(qv, D);
+    const uint8_t *k0, *v0;
+    att_head_start(c, j->layer, h, c->q + t * nq + h * D, np, !kf, qv, &k0, &v0);
     float kq_scale = 1.0f / sqrtf((float)D);
-    size_t base = kv_off(c, j->layer, kvh, 0);
-    size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
-    if (!kf) { /* the first ATT_PF bytes, which the loops do not fetch ahead */
-        const uint8_t *k0 = (const uint8_t *)c->kv_k + base * es;
-        const uint8_t *v0 = (const uint8_t *)c->kv_v + base * es;
-        att_pf(k0, k0 + np * D * es, ATT_PF);
-        att_pf(v0, v0 + np * D * es, ATT_PF);
-    }
     if (kf)
         att_scores(qv, kf, false, D, D, np, kq_scale, sc);
     else
-        att_scores(qv, (const uint8_t *)c->kv_k + base * es, f16, D, D, np, kq_scale, sc);
-    softmax_row(sc, np);
-    if (f16)
-        round_f16_row(sc, np);
+        att_scores(qv, k0, f16, D, D, np, kq_scale, sc);
+    att_probs(c, sc, np);
     /* Accumulate in a local array (out of memory that might alias the
      * cache), same order per element: positions 0 up. */
     float acc[KERN_MAX_HEAD_DIM];
@@ -979,8 +996,8 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     if (vf)
         att_accum(acc, sc, vf, false, D, D, np);
     else
-        att_accum(acc, sc, (const uint8_t *)c->kv_v + base * es, f16, D, D, np);
-    memcpy(o, acc, D * sizeof(float));
+        att_accum(acc, sc, v0, f16, D, D, np);
+    memcpy(c->att + t * nq + h * D, acc, D * sizeof(float));
 }
 
 /* Decode, query heads h and h + 1 of the same KV head (grouped-query
@@ -990,30 +1007,17 @@ static void
 att_pair(const att_job *j, size_t h, float *sc0, float *sc1)
 {
     kern_ctx *c = j->c;
-    const kern_model_info *I = &c->m->info;
-    size_t D = I->head_dim, kvh = h / (I->n_head / I->n_head_kv), np = (size_t)j->p0 + 1;
+    size_t D = c->m->info.head_dim, np = (size_t)j->p0 + 1;
     bool f16 = c->o.kv_type == KERN_KV_F16;
     float qv0[KERN_MAX_HEAD_DIM], qv1[KERN_MAX_HEAD_DIM];
-    ARIA_ASSERT(D <= KERN_MAX_HEAD_DIM && j->n == 1);
-    memcpy(qv0, c->q + h * D, D * sizeof(float));
-    memcpy(qv1, c->q + (h + 1) * D, D * sizeof(float));
-    if (f16) {
-        round_f16_row(qv0, D);
-        round_f16_row(qv1, D);
-    }
+    ARIA_ASSERT(j->n == 1);
+    const uint8_t *k0, *v0;
+    att_head_start(c, j->layer, h, c->q + h * D, np, true, qv0, &k0, &v0);
+    att_head_start(c, j->layer, h + 1, c->q + (h + 1) * D, np, false, qv1, &k0, &v0);
     float kq_scale = 1.0f / sqrtf((float)D);
-    size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
-    const uint8_t *k0 = (const uint8_t *)c->kv_k + kv_off(c, j->layer, kvh, 0) * es;
-    const uint8_t *v0 = (const uint8_t *)c->kv_v + kv_off(c, j->layer, kvh, 0) * es;
-    att_pf(k0, k0 + np * D * es, ATT_PF);
-    att_pf(v0, v0 + np * D * es, ATT_PF);
     att_scores2(qv0, qv1, k0, f16, D, np, kq_scale, sc0, sc1);
-    softmax_row(sc0, np);
-    softmax_row(sc1, np);
-    if (f16) {
-        round_f16_row(sc0, np);
-        round_f16_row(sc1, np);
-    }
+    att_probs(c, sc0, np);
+    att_probs(c, sc1, np);
     float acc0[KERN_MAX_HEAD_DIM], acc1[KERN_MAX_HEAD_DIM];
     for (size_t d = 0; d < D; d++)
         acc0[d] = acc1[d] = 0.0f;

@@ -452,6 +452,7 @@ ledger_open(const char *dir, const ledger_genesis *genesis, const ledger_options
         return aria_errf(ARIA_EIO, "ledger: cannot create directory %s: %s", dir, strerror(errno));
     char data[PATH_MAX];
     aria_snprintf(data, sizeof data, "%s/data.mdb", dir);
+    remove_stale_creates(dir);
     struct stat st;
     if (stat(data, &st) != 0) {
         if (errno != ENOENT)
@@ -460,12 +461,9 @@ ledger_open(const char *dir, const ledger_genesis *genesis, const ledger_options
             return aria_errf(ARIA_EINVAL,
                              "ledger: %s is not initialised; a genesis file is needed to create it",
                              dir);
-        remove_stale_creates(dir);
         int rc = create_atomically(dir, genesis, o);
         if (rc)
             return rc;
-    } else {
-        remove_stale_creates(dir); /* a creator killed after its link() */
     }
     return ledger_open_env(dir, genesis, o, out);
 }
