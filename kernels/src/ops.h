@@ -61,6 +61,9 @@
 
 #define KERN_TROWS 16 /* rows per interleaved tile */
 #define KERN_TCOLS 64 /* column padding of tmat / i8mat / activations */
+/* Most columns of a ternary matrix: the AVX-512 decode tile keeps the top
+ * code field's sums scaled by 64 (<= 64 * 2 * 127 per column) in int32. */
+#define KERN_TMAT_MAX_COLS ((size_t)1 << 19)
 
 /* n rounded up to a multiple of KERN_TCOLS: the length an activation row
  * buffer must have (and the stride granularity of kern_acts). */

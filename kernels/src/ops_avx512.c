@@ -112,35 +112,45 @@ finish_rows(__m512i isum, int32_t sub_scalar, float s_tok, const float *wscale, 
     } while (0)
 
 /* One tile, one contiguous stream, two chunks per step (8 accumulators;
- * nk is a multiple of 4 because cols_p is a multiple of 64). */
+ * nk is a multiple of 4 because cols_p is a multiple of 64). Decode is the
+ * one place the codes are used once, so they are not shifted down: field j
+ * is only masked in place (w & 3 << 2j, a code times 4^j, at most 128, still
+ * an unsigned byte) and its own accumulators hold 4^j times its sum, which
+ * an exact arithmetic shift takes back at the end (KERN_TMAT_MAX_COLS keeps
+ * the largest, 128 * 127 per product, inside int32): four AND per 64 bytes
+ * instead of three shifts and four AND. The prefetches go to L2 (T1); the
+ * loads bring each line on to L1 when it is used. Both measured in a
+ * two-thread stream over 512 MiB, variants interleaved in each round
+ * (docs/performance.md, seventh round). */
 static __m512i
 tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
 {
-    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m512i f0 = _mm512_set1_epi8(0x03), f1 = _mm512_set1_epi8(0x0c);
+    const __m512i f2 = _mm512_set1_epi8(0x30), f3 = _mm512_set1_epi8((char)0xc0);
     size_t tb = m->cols_p * 4, nk = m->cols_p / 16;
     const uint8_t *p0 = m->data + tile * tb;
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (size_t k = 0; k < nk; k += 2) {
-        _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T0);
-        _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
+        _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T1);
+        _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T1);
         const int8_t *qk = q + 16 * k;
-        __m512i w = _mm512_load_si512(p0 + 64 * k), u0, u1, u2, u3;
-        UNPACK4(w, u0, u1, u2, u3);
-        a0 = _mm512_dpbusd_epi32(a0, u0, _mm512_set1_epi32(ld32(qk)));
-        a1 = _mm512_dpbusd_epi32(a1, u1, _mm512_set1_epi32(ld32(qk + 4)));
-        a2 = _mm512_dpbusd_epi32(a2, u2, _mm512_set1_epi32(ld32(qk + 8)));
-        a3 = _mm512_dpbusd_epi32(a3, u3, _mm512_set1_epi32(ld32(qk + 12)));
+        __m512i w = _mm512_load_si512(p0 + 64 * k);
+        a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(w, f0), _mm512_set1_epi32(ld32(qk)));
+        a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(w, f1), _mm512_set1_epi32(ld32(qk + 4)));
+        a2 = _mm512_dpbusd_epi32(a2, _mm512_and_si512(w, f2), _mm512_set1_epi32(ld32(qk + 8)));
+        a3 = _mm512_dpbusd_epi32(a3, _mm512_and_si512(w, f3), _mm512_set1_epi32(ld32(qk + 12)));
         w = _mm512_load_si512(p0 + 64 * k + 64);
-        UNPACK4(w, u0, u1, u2, u3);
-        b0 = _mm512_dpbusd_epi32(b0, u0, _mm512_set1_epi32(ld32(qk + 16)));
-        b1 = _mm512_dpbusd_epi32(b1, u1, _mm512_set1_epi32(ld32(qk + 20)));
-        b2 = _mm512_dpbusd_epi32(b2, u2, _mm512_set1_epi32(ld32(qk + 24)));
-        b3 = _mm512_dpbusd_epi32(b3, u3, _mm512_set1_epi32(ld32(qk + 28)));
+        b0 = _mm512_dpbusd_epi32(b0, _mm512_and_si512(w, f0), _mm512_set1_epi32(ld32(qk + 16)));
+        b1 = _mm512_dpbusd_epi32(b1, _mm512_and_si512(w, f1), _mm512_set1_epi32(ld32(qk + 20)));
+        b2 = _mm512_dpbusd_epi32(b2, _mm512_and_si512(w, f2), _mm512_set1_epi32(ld32(qk + 24)));
+        b3 = _mm512_dpbusd_epi32(b3, _mm512_and_si512(w, f3), _mm512_set1_epi32(ld32(qk + 28)));
     }
-    a0 = _mm512_add_epi32(_mm512_add_epi32(a0, b0), _mm512_add_epi32(a1, b1));
-    a2 = _mm512_add_epi32(_mm512_add_epi32(a2, b2), _mm512_add_epi32(a3, b3));
-    return _mm512_add_epi32(a0, a2);
+    a0 = _mm512_add_epi32(a0, b0);
+    a1 = _mm512_srai_epi32(_mm512_add_epi32(a1, b1), 2);
+    a2 = _mm512_srai_epi32(_mm512_add_epi32(a2, b2), 4);
+    a3 = _mm512_srai_epi32(_mm512_add_epi32(a3, b3), 6);
+    return _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
 }
 
 static void

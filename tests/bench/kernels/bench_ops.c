@@ -1,6 +1,7 @@
 /*
  * bench_ops.c — kernel microbenchmarks: GB/s and GOP/s per kernel and ISA,
- * and a decode "weight sweep" over every matrix of a model shape (the bytes
+ * the ternary decode kernel streaming one matrix far larger than the
+ * caches, and a decode "weight sweep" over every matrix of a model shape (the bytes
  * a decode step must stream), compared with the memory read bandwidth
  * measured in the same run by a streaming-read kernel over a buffer much
  * larger than the caches. Every figure is the median of repeated runs after
@@ -482,6 +483,49 @@ bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
     kern_pool_free(p);
 }
 
+/* The ternary decode kernel over one matrix far larger than the caches,
+ * one contiguous range per thread: its streaming rate with no run starts,
+ * barriers or other work, next to the read-only pass (the ceiling a decode
+ * run can approach). One line per column count of the model shapes (the
+ * activation row grows with it). */
+static void
+bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
+{
+    kern_pool *p = NULL;
+    if (kern_pool_new(threads, &p) < 0)
+        return;
+    static const size_t cols_list[] = {1536, 2560, 4096, 6912};
+    size_t target = (quick ? (size_t)128 : (size_t)256) << 20; /* well past the L3 */
+    float *x = malloc(sizeof(float) * 6912);
+    acts a;
+    for (size_t i = 0; x && i < 6912; i++)
+        x[i] = (float)((int)(rnd() % 2001) - 1000) / 997.0f;
+    for (size_t c = 0; x && c < sizeof cols_list / sizeof cols_list[0]; c++) {
+        size_t cols = cols_list[c], rows = target / (cols / 4) / KERN_TROWS * KERN_TROWS;
+        kern_tmat m;
+        float *out = malloc(sizeof(float) * rows);
+        if (!out || acts_new(&a, 1, cols) < 0) {
+            free(out);
+            break;
+        }
+        acts_fill(&a, o, x);
+        if (new_tmat(&m, rows, cols) == 0) {
+            char shp[64];
+            snprintf(shp, sizeof shp, "%zux%zu", rows, cols);
+            job j = {.o = o, .kind = 0, .m = &m, .a = &a.a, .out = out, .rows = rows};
+            res r = time_job(p, &j, reps, (double)kern_tmat_bytes(&m), 2.0 * rows * cols);
+            printf("stream tmat_matvec %-13s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% bw\n",
+                   shp, o->name, threads, r.ms, r.gbs, 100.0 * r.gbs / bw);
+            fflush(stdout);
+            kern_tmat_fini(&m);
+        }
+        free(a.mem);
+        free(out);
+    }
+    free(x);
+    kern_pool_free(p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -548,6 +592,7 @@ main(int argc, char **argv)
         bench_kernels(o, threads, reps, bwt, quick);
         if (o->isa == KERN_ISA_SCALAR)
             continue; /* the sweep in scalar takes minutes */
+        bench_stream(o, threads, reps, bwt, quick);
         if (!strcmp(shape_sel, "large") || !strcmp(shape_sel, "both")) {
             bench_model(&large, o, 1, reps, bw1, bw1c);
             bench_model(&large, o, threads, reps, bwt, bwtc);

@@ -326,7 +326,7 @@ naive_tmat(const int8_t *t, size_t rows, size_t cols, float wscale, const kern_a
 Test(ops, ternary_matvec_matches_reference_on_every_isa_and_shape)
 {
     size_t rows_l[] = {1, 15, 16, 17, 32, 33, 48, 100};
-    size_t cols_l[] = {1, 2, 63, 64, 65, 128, 130, 1536};
+    size_t cols_l[] = {1, 2, 63, 64, 65, 128, 130, 1536, 4160, 6912};
     for (size_t ri = 0; ri < ARIA_ARRAY_LEN(rows_l); ri++)
         for (size_t ci = 0; ci < ARIA_ARRAY_LEN(cols_l); ci++) {
             size_t rows = rows_l[ri], cols = cols_l[ci];
@@ -365,11 +365,14 @@ Test(ops, ternary_matvec_matches_reference_on_every_isa_and_shape)
         }
 }
 
-/* All weights +1 or -1 and all activations +-127 over 4160 columns: the
- * largest sums the int16 staging of the AVX2 kernel must hold. */
-Test(ops, ternary_matvec_is_exact_at_extreme_values)
+/* All weights +1 or -1 and all activations +-127: over 4160 columns the
+ * largest sums the int16 staging of the AVX2 kernel must hold, over
+ * KERN_TMAT_MAX_COLS the largest the AVX-512 decode's scaled code fields
+ * (64 x the top field's sum) must hold in int32. */
+static void
+check_extreme_matvec(size_t cols)
 {
-    size_t rows = 20, cols = 4160;
+    size_t rows = 20;
     int8_t *t = aria_alloc(rows * cols);
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++)
@@ -395,6 +398,15 @@ Test(ops, ternary_matvec_is_exact_at_extreme_values)
     }
     kern_tmat_fini(&m);
     aria_free(t);
+}
+
+Test(ops, ternary_matvec_is_exact_at_extreme_values)
+{
+    check_extreme_matvec(4160);
+    check_extreme_matvec(KERN_TMAT_MAX_COLS);
+    kern_tmat m;
+    CK_EQ(kern_tmat_init(&m, 16, KERN_TMAT_MAX_COLS + 1), ARIA_EINVAL);
+    CK(strstr(aria_err_msg(), "at most 524288 columns") != NULL, "%s", aria_err_msg());
 }
 
 Test(ops, ternary_matmul_matches_matvec_per_token_on_every_isa)
