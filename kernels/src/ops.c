@@ -195,7 +195,9 @@ kern_tmat_init(kern_tmat *m, size_t rows, size_t cols)
     memset(m, 0, sizeof *m);
     if (rows == 0 || cols == 0)
         return aria_errf(ARIA_EINVAL, "ops: ternary matrix of %zu x %zu", rows, cols);
-    if (rows > SIZE_MAX / 2 || cols > KERN_TMAT_MAX_COLS)
+    if (rows > SIZE_MAX / 2)
+        return aria_errf(ARIA_EINVAL, "ops: ternary matrix too large");
+    if (cols > KERN_TMAT_MAX_COLS)
         return aria_errf(ARIA_EINVAL, "ops: ternary matrix of %zu x %zu (at most %zu columns)",
                          rows, cols, KERN_TMAT_MAX_COLS);
     size_t rows_p = (rows + KERN_TROWS - 1) / KERN_TROWS * KERN_TROWS;

@@ -61,8 +61,9 @@
 
 #define KERN_TROWS 16 /* rows per interleaved tile */
 #define KERN_TCOLS 64 /* column padding of tmat / i8mat / activations */
-/* Most columns of a ternary matrix: the AVX-512 decode tile keeps the top
- * code field's sums scaled by 64 (<= 64 * 2 * 127 per column) in int32. */
+/* Most columns of a ternary matrix: the AVX-512 decode tile sums the top
+ * code field scaled by 64, at most 128 * 127 for each of the cols / 4
+ * columns in that field, in int32 (2^19 * 32 * 127 < 2^31). */
 #define KERN_TMAT_MAX_COLS ((size_t)1 << 19)
 
 /* n rounded up to a multiple of KERN_TCOLS: the length an activation row
