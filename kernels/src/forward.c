@@ -583,6 +583,27 @@ att_q8x2(const float *qv, size_t D, __m512 *x)
     }
 }
 
+/* The scores of the 8 rows of one step: att_tree8x2 of each register. */
+ATT512 static inline void
+att_tree8x2x4(__m512 a0, __m512 a1, __m512 a2, __m512 a3, float scale, float *sc)
+{
+    att_tree8x2(a0, scale, sc);
+    att_tree8x2(a1, scale, sc + 2);
+    att_tree8x2(a2, scale, sc + 4);
+    att_tree8x2(a3, scale, sc + 6);
+}
+
+/* Elements i..i+7 of the 8 cached rows from r (rows rs bytes apart), two
+ * rows per register: k[j] holds rows 2j and 2j + 1 (the score loops' order). */
+ATT512 static inline void
+att_k8(const uint8_t *r, size_t rs, bool f16, size_t i, __m512 k[4])
+{
+    k[0] = att_ld8x2(r, r + rs, f16, i);
+    k[1] = att_ld8x2(r + 2 * rs, r + 3 * rs, f16, i);
+    k[2] = att_ld8x2(r + 4 * rs, r + 5 * rs, f16, i);
+    k[3] = att_ld8x2(r + 6 * rs, r + 7 * rs, f16, i);
+}
+
 ATT512 static void
 att_scores_512(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
                float scale, float *sc)
@@ -599,16 +620,14 @@ att_scores_512(const float *qv, const void *k, bool f16, size_t stride, size_t D
             att_pf(r + ATT_PF, kend, 8 * rs);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t i = 0; i < D; i += 8) {
-            __m512 xi = x[i / 8];
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(xi, att_ld8x2(r, r + rs, f16, i)));
-            a1 = _mm512_add_ps(a1, _mm512_mul_ps(xi, att_ld8x2(r + 2 * rs, r + 3 * rs, f16, i)));
-            a2 = _mm512_add_ps(a2, _mm512_mul_ps(xi, att_ld8x2(r + 4 * rs, r + 5 * rs, f16, i)));
-            a3 = _mm512_add_ps(a3, _mm512_mul_ps(xi, att_ld8x2(r + 6 * rs, r + 7 * rs, f16, i)));
+            __m512 xi = x[i / 8], kr[4];
+            att_k8(r, rs, f16, i, kr);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(xi, kr[0]));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(xi, kr[1]));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(xi, kr[2]));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(xi, kr[3]));
         }
-        att_tree8x2(a0, scale, sc + q);
-        att_tree8x2(a1, scale, sc + q + 2);
-        att_tree8x2(a2, scale, sc + q + 4);
-        att_tree8x2(a3, scale, sc + q + 6);
+        att_tree8x2x4(a0, a1, a2, a3, scale, sc + q);
     }
     if (q < np)
         att_scores_avx(qv, kb + q * rs, f16, stride, D, np - q, scale, sc + q);
@@ -683,28 +702,19 @@ att_scores2_512(const float *qv0, const float *qv1, const void *k, bool f16, siz
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         for (size_t i = 0; i < D; i += 8) {
-            __m512 xa = x0[i / 8], xb = x1[i / 8];
-            __m512 k0 = att_ld8x2(r, r + rs, f16, i),
-                   k1 = att_ld8x2(r + 2 * rs, r + 3 * rs, f16, i);
-            __m512 k2 = att_ld8x2(r + 4 * rs, r + 5 * rs, f16, i);
-            __m512 k3 = att_ld8x2(r + 6 * rs, r + 7 * rs, f16, i);
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(xa, k0));
-            b0 = _mm512_add_ps(b0, _mm512_mul_ps(xb, k0));
-            a1 = _mm512_add_ps(a1, _mm512_mul_ps(xa, k1));
-            b1 = _mm512_add_ps(b1, _mm512_mul_ps(xb, k1));
-            a2 = _mm512_add_ps(a2, _mm512_mul_ps(xa, k2));
-            b2 = _mm512_add_ps(b2, _mm512_mul_ps(xb, k2));
-            a3 = _mm512_add_ps(a3, _mm512_mul_ps(xa, k3));
-            b3 = _mm512_add_ps(b3, _mm512_mul_ps(xb, k3));
+            __m512 xa = x0[i / 8], xb = x1[i / 8], kr[4];
+            att_k8(r, rs, f16, i, kr);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(xa, kr[0]));
+            b0 = _mm512_add_ps(b0, _mm512_mul_ps(xb, kr[0]));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(xa, kr[1]));
+            b1 = _mm512_add_ps(b1, _mm512_mul_ps(xb, kr[1]));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(xa, kr[2]));
+            b2 = _mm512_add_ps(b2, _mm512_mul_ps(xb, kr[2]));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(xa, kr[3]));
+            b3 = _mm512_add_ps(b3, _mm512_mul_ps(xb, kr[3]));
         }
-        att_tree8x2(a0, scale, sc0 + q);
-        att_tree8x2(a1, scale, sc0 + q + 2);
-        att_tree8x2(a2, scale, sc0 + q + 4);
-        att_tree8x2(a3, scale, sc0 + q + 6);
-        att_tree8x2(b0, scale, sc1 + q);
-        att_tree8x2(b1, scale, sc1 + q + 2);
-        att_tree8x2(b2, scale, sc1 + q + 4);
-        att_tree8x2(b3, scale, sc1 + q + 6);
+        att_tree8x2x4(a0, a1, a2, a3, scale, sc0 + q);
+        att_tree8x2x4(b0, b1, b2, b3, scale, sc1 + q);
     }
     if (q < np) {
         att_scores_avx(qv0, kb + q * rs, f16, D, D, np - q, scale, sc0 + q);
