@@ -540,15 +540,24 @@ kern_ops_get(void)
  * and the timing (it never changes a result).
  *  - Streaming kernels (one token: ternary and int8 matvec, float matvec)
  *    are bound by memory. Each thread owns one contiguous range of the
- *    run's tiles (all matrices of the run, in order) and claims chunks of
- *    about STEAL_CHUNK bytes from its front, so its weights are ONE long
- *    stream that the prefetchers follow from matrix to matrix; a thread that
- *    runs out steals chunks from the BACK of another range, so a thread that
- *    is slower or starts late (woken after the caller) no longer leaves the
- *    other waiting for it. Measured on the bitnet-large weight sweep at 2
- *    threads (bench_kernels_ops, 21 runs each): one range per thread
- *    47.5-47.8 GB/s against 34.6-39.0 GB/s with four tasks per thread
+ *    run's tiles (all matrices of the run, in order) and claims half of
+ *    what is left of it at a time from its front, so its weights are ONE
+ *    long stream that the prefetchers follow from matrix to matrix; a thread
+ *    that runs out steals single tiles from the BACK of another range, so a
+ *    thread that is slower or starts late (woken after the caller) no longer
+ *    leaves the other waiting for it. Measured on the bitnet-large weight
+ *    sweep at 2 threads (bench_kernels_ops, 21 runs each): one range per
+ *    thread 47.5-47.8 GB/s against 34.6-39.0 GB/s with four tasks per thread
  *    claimed in turn (each piece restarts the prefetch distance).
+ *    Claiming halves, not fixed ~32 KiB chunks: a claim is a locked
+ *    compare-and-swap, a full barrier that holds the thread's next loads and
+ *    prefetches until its older loads are in, so every claim left a gap in
+ *    the stream; halves need ~log2(tiles) claims per range (8 for a
+ *    bitnet-large q/k/v share, 10 for its int8 head's instead of ~1000).
+ *    Interleaved aria bench (docs/performance.md, eighth round): decode +4
+ *    to +15 % (bitnet-large) and +2 to +5 % (2B-4T). A thief still finds
+ *    half of the owner's remainder unclaimed, so the two meet within a tile
+ *    or two.
  *  - The batched matmul (prompt) is bound by arithmetic: about 4 tasks per
  *    thread, claimed in turn, balance a thread that is descheduled. */
 static size_t
@@ -560,9 +569,8 @@ tiles_per_task(size_t n_tiles, kern_pool *p)
     return t ? t : 1;
 }
 
-#define SPLIT_MAX   8
-#define STEAL_MAX   16              /* more threads: tasks claimed in turn */
-#define STEAL_CHUNK ((size_t)32768) /* bytes claimed at a time */
+#define SPLIT_MAX 8
+#define STEAL_MAX 16 /* more threads: tasks claimed in turn */
 
 /* A range's unclaimed tiles [front, back) as one word (front low, back high):
  * the owner advances front, thieves lower back, both by compare-and-swap. */
@@ -582,8 +590,8 @@ typedef struct split_ctx {
     const kern_acts *a;
     const float *x;
     size_t out_stride;
-    /* stealing (streaming kinds): first[] counts tiles, chunk in tiles */
-    size_t n_ranges, chunk;
+    /* stealing (streaming kinds): first[] counts tiles */
+    size_t n_ranges;
     steal_range rng[STEAL_MAX];
 } split_ctx;
 
@@ -660,9 +668,8 @@ steal_task(void *vctx, size_t task, size_t n_tasks)
         uint32_t f = (uint32_t)w, b = (uint32_t)(w >> 32);
         if (f >= b)
             break;
-        /* near the end, at most half of what is left: the last claims are
-         * short, so neither thread waits long for the other's last chunk */
-        uint32_t take = (b - f) / 2 < c->chunk ? (b - f + 1) / 2 : (uint32_t)c->chunk;
+        /* half of what is left (see the split's comment) */
+        uint32_t take = (b - f + 1) / 2;
         uint32_t e = f + take;
         if (!atomic_compare_exchange_weak_explicit(&own->fb, &w, (w & ~(uint64_t)UINT32_MAX) | e,
                                                    memory_order_relaxed, memory_order_relaxed))
@@ -688,17 +695,6 @@ steal_task(void *vctx, size_t task, size_t n_tasks)
     }
 }
 
-/* Bytes of one 16-row tile of matrix i. */
-static size_t
-split_tile_bytes(const split_ctx *c, size_t i)
-{
-    switch (c->kind) {
-    case 0: return ((const kern_tmat *)c->m[i])->cols_p * 4;
-    case 2: return ((const kern_fmat *)c->m[i])->row_bytes * KERN_TROWS;
-    default: return ((const kern_i8mat *)c->m[i])->cols_p * KERN_TROWS;
-    }
-}
-
 static void
 split_run(kern_pool *p, split_ctx *c)
 {
@@ -707,15 +703,10 @@ split_run(kern_pool *p, split_ctx *c)
     size_t nth = (size_t)kern_pool_threads(p);
     c->first[0] = 0;
     if (streaming && nth <= STEAL_MAX) {
-        size_t tb = 0;
-        for (size_t i = 0; i < c->n; i++) {
+        for (size_t i = 0; i < c->n; i++)
             c->first[i + 1] = c->first[i] + (c->rows[i] + KERN_TROWS - 1) / KERN_TROWS;
-            size_t b = split_tile_bytes(c, i);
-            tb = b > tb ? b : tb;
-        }
         size_t total = c->first[c->n];
         ARIA_ASSERT(total < UINT32_MAX);
-        c->chunk = tb >= STEAL_CHUNK ? 1 : STEAL_CHUNK / tb;
         c->n_ranges = nth < total ? nth : total;
         /* Joint ranges: contiguous, sizes differing by at most one tile. */
         for (size_t k = 0; k < c->n_ranges; k++) {

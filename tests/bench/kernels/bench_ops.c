@@ -522,6 +522,25 @@ bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
         free(a.mem);
         free(out);
     }
+    /* the int8 head's kernel the same way (1536 columns, as bitnet-large's) */
+    size_t hc = 1536, hr = target / hc / KERN_TROWS * KERN_TROWS;
+    float *hout = x ? malloc(sizeof(float) * hr) : NULL;
+    if (hout && acts_new(&a, 1, hc) == 0) {
+        acts_fill(&a, o, x);
+        kern_i8mat h;
+        if (new_i8mat(&h, hr, hc) == 0) {
+            char shp[64];
+            snprintf(shp, sizeof shp, "%zux%zu", hr, hc);
+            job j = {.o = o, .kind = 3, .m = &h, .a = &a.a, .out = hout, .rows = hr};
+            res r = time_job(p, &j, reps, (double)kern_i8mat_bytes(&h), 2.0 * hr * hc);
+            printf("stream i8mat_matvec %-12s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% bw\n",
+                   shp, o->name, threads, r.ms, r.gbs, 100.0 * r.gbs / bw);
+            fflush(stdout);
+            kern_i8mat_fini(&h);
+        }
+        free(a.mem);
+    }
+    free(hout);
     free(x);
     kern_pool_free(p);
 }
