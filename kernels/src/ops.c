@@ -543,9 +543,9 @@ kern_ops_get(void)
  *    run's tiles (all matrices of the run, in order) and claims half of
  *    what is left of it at a time from its front, so its weights are ONE
  *    long stream that the prefetchers follow from matrix to matrix; a thread
- *    that runs out steals single tiles from the BACK of another range, so a
- *    thread that is slower or starts late (woken after the caller) no longer
- *    leaves the other waiting for it. Measured on the bitnet-large weight
+ *    that runs out steals the back half of what is left of another range,
+ *    so a thread that is slower or starts late (woken after the caller) no
+ *    longer leaves the other waiting for it. Measured on the bitnet-large weight
  *    sweep at 2 threads (bench_kernels_ops, 21 runs each): one range per
  *    thread 47.5-47.8 GB/s against 34.6-39.0 GB/s with four tasks per thread
  *    claimed in turn (each piece restarts the prefetch distance).
@@ -553,11 +553,10 @@ kern_ops_get(void)
  *    compare-and-swap, a full barrier that holds the thread's next loads and
  *    prefetches until its older loads are in, so every claim left a gap in
  *    the stream; halves need ~log2(tiles) claims per range (8 for a
- *    bitnet-large q/k/v share, 10 for its int8 head's instead of ~1000).
- *    Interleaved aria bench (docs/performance.md, eighth round): decode +4
- *    to +15 % (bitnet-large) and +2 to +5 % (2B-4T). A thief still finds
- *    half of the owner's remainder unclaimed, so the two meet within a tile
- *    or two.
+ *    bitnet-large q/k/v share, 10 for its int8 head's instead of ~1000),
+ *    and a thief's halves likewise. Both halve what is left, so the two
+ *    meet within a tile or two. Interleaved aria bench: docs/performance.md,
+ *    eighth round.
  *  - The batched matmul (prompt) is bound by arithmetic: about 4 tasks per
  *    thread, claimed in turn, balance a thread that is descheduled. */
 static size_t
@@ -684,8 +683,10 @@ steal_task(void *vctx, size_t task, size_t n_tasks)
             uint32_t f = (uint32_t)w, b = (uint32_t)(w >> 32);
             if (f >= b)
                 break;
-            /* small pieces from the back: the owner's stream keeps going */
-            uint32_t s = b - f > 1 ? b - 1 : f;
+            /* the back half of what is left (the last tile alone): the
+             * owner's stream keeps going, and the thief's piece is one
+             * stream too, not a tile per locked CAS */
+            uint32_t s = b - f > 1 ? b - (b - f) / 2 : f;
             if (!atomic_compare_exchange_weak_explicit(&v->fb, &w, ((uint64_t)s << 32) | f,
                                                        memory_order_relaxed, memory_order_relaxed))
                 continue;
