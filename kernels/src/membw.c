@@ -6,10 +6,11 @@
  * XORed together, 2 MiB pages), so a decode speed reported as a fraction of
  * it is not flattered by a slow reference. Each repetition reads the buffer
  * twice, with a 16 KiB software prefetch and with the hardware prefetchers
- * alone, and counts the faster: on this Zen 5 host (25 Nov 2026, 15 rounds
- * each) one thread read 33.0 GB/s with the hardware alone against 27.0 with
- * the prefetch, two threads 35.3-36.2 against 36.5-37.7, so either one alone
- * would under-read one of the thread counts.
+ * alone, and the reader with the faster median counts: on this Zen 5 host
+ * (25 Nov 2026, 15 interleaved rounds) one thread read 33.0 GB/s with the
+ * hardware alone against 27.0 with the prefetch, two threads 35.3-36.2
+ * against 36.5-37.7 in a slow minute and more with the hardware alone in
+ * fast ones, so either reader alone would under-read some of the time.
  */
 #define _DEFAULT_SOURCE /* madvise, MAP_ANONYMOUS */
 #include <stdlib.h>
@@ -153,8 +154,10 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
     memset(out, 0, sizeof *out);
     if (reps < 1 || reps > 1000)
         return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
-    double *t = aria_alloc_array((size_t)reps, sizeof(double));
-    double *tc = aria_alloc_array((size_t)reps, sizeof(double));
+    /* both readers (see the top of the file): reader r's times at t[r * reps] */
+    int n_rd = m->c.avx2 ? 2 : 1;
+    double *t = aria_alloc_array((size_t)(n_rd * reps), sizeof(double));
+    double *tc = aria_alloc_array((size_t)(n_rd * reps), sizeof(double));
     if (!t || !tc) {
         aria_free(t);
         aria_free(tc);
@@ -167,26 +170,26 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
         m->warm = true;
     }
     double best = 0;
-    for (int i = 0; i < reps; i++) {
-        /* both readers (see the top of the file), the faster one counts */
-        t[i] = 0;
-        for (int pf = 0; pf < (m->c.avx2 ? 2 : 1); pf++) {
-            m->c.pf = pf;
+    for (int i = 0; i < reps; i++)
+        for (int r = 0; r < n_rd; r++) { /* interleaved: both see the same minutes */
+            m->c.pf = r == 1;
             double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
             kern_pool_run(m->pool, bw_task, &m->c, n_tasks);
             double dt = aria_clock_s(CLOCK_MONOTONIC) - t0;
-            double dc = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / m->n_threads;
-            if (t[i] == 0 || dt < t[i]) {
-                t[i] = dt;
-                tc[i] = dc;
-            }
+            t[r * reps + i] = dt;
+            tc[r * reps + i] = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / m->n_threads;
+            if (dt > 0 && (double)m->bytes / dt > best)
+                best = (double)m->bytes / dt;
         }
-        if (t[i] > 0 && (double)m->bytes / t[i] > best)
-            best = (double)m->bytes / t[i];
-    }
+    /* the reader with the shorter median time counts (a median per reader,
+     * not the faster of each pair, which would favour the noise) */
+    int k = 0;
+    for (int r = 1; r < n_rd; r++)
+        if (aria_median(t + r * reps, (size_t)reps) < aria_median(t + k * reps, (size_t)reps))
+            k = r;
     size_t read = m->bytes / n_tasks / 128 * 128 * n_tasks;
-    out->gbs = (double)read / aria_median(t, (size_t)reps) / 1e9;
-    out->cpu_gbs = (double)read / aria_median(tc, (size_t)reps) / 1e9;
+    out->gbs = (double)read / aria_median(t + k * reps, (size_t)reps) / 1e9;
+    out->cpu_gbs = (double)read / aria_median(tc + k * reps, (size_t)reps) / 1e9;
     out->best_gbs = best * ((double)read / (double)m->bytes) / 1e9;
     aria_free(t);
     aria_free(tc);
