@@ -4,15 +4,15 @@
  * One run loads the model, then repeats R times: clear the KV cache,
  * evaluate a prompt of N deterministic pseudo-random ids in one call
  * (prefill), measure the memory read bandwidth with the same thread count
- * (kern_membw_meter: median of 3 passes over a 1 GiB buffer), then G greedy
- * decode steps of one token each (logits computed every step, as in
- * generation), then the bandwidth again. A warm-up repetition comes first
- * and is not counted. The bandwidth is measured in every repetition, right
- * before and right after its decode, because on a shared machine it moves
- * by 2x within a minute: each decode is divided by the mean of its two
- * measurements (one measurement alone, taken during another tenant's burst
- * that ended before the decode, made a fraction up to 0.97 out of a typical
- * 0.75). Reported figures:
+ * (kern_membw_meter: 3 passes of each of its two readers over a 1 GiB
+ * buffer, the better median), then G greedy decode steps of one token each
+ * (logits computed every step, as in generation), then the bandwidth again.
+ * A warm-up repetition comes first and is not counted. The bandwidth is
+ * measured in every repetition, right before and right after its decode,
+ * because on a shared machine it moves by 2x within a minute: each decode
+ * is divided by the mean of its two measurements (one measurement alone,
+ * taken during another tenant's burst that ended before the decode, made a
+ * fraction up to 0.97 out of a typical 0.75). Reported figures:
  *   prefill_tok_s, decode_tok_s   medians over the R repetitions (wall clock)
  *   bytes_per_token               bytes one decode step must read: the
  *                                 weights it streams (weight_bytes_per_token,

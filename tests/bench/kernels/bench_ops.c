@@ -483,6 +483,20 @@ bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
     kern_pool_free(p);
 }
 
+/* One `stream` line: job j (a matvec of j->rows x cols, `bytes` of weights)
+ * timed, beside the bandwidth pass bw. */
+static void
+stream_line(kern_pool *p, job *j, size_t cols, int threads, int reps, double bytes, double bw)
+{
+    char shp[64];
+    snprintf(shp, sizeof shp, "%zux%zu", j->rows, cols);
+    res r = time_job(p, j, reps, bytes, 2.0 * (double)j->rows * (double)cols);
+    printf("stream %-12s %-13s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% bw\n",
+           j->kind == 3 ? "i8mat_matvec" : "tmat_matvec", shp, j->o->name, threads, r.ms, r.gbs,
+           100.0 * r.gbs / bw);
+    fflush(stdout);
+}
+
 /* The ternary decode kernel over one matrix far larger than the caches,
  * one contiguous range per thread: its streaming rate with no run starts,
  * barriers or other work, next to the read-only pass (the ceiling a decode
@@ -510,13 +524,8 @@ bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
         }
         acts_fill(&a, o, x);
         if (new_tmat(&m, rows, cols) == 0) {
-            char shp[64];
-            snprintf(shp, sizeof shp, "%zux%zu", rows, cols);
             job j = {.o = o, .kind = 0, .m = &m, .a = &a.a, .out = out, .rows = rows};
-            res r = time_job(p, &j, reps, (double)kern_tmat_bytes(&m), 2.0 * rows * cols);
-            printf("stream tmat_matvec %-13s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% bw\n",
-                   shp, o->name, threads, r.ms, r.gbs, 100.0 * r.gbs / bw);
-            fflush(stdout);
+            stream_line(p, &j, cols, threads, reps, (double)kern_tmat_bytes(&m), bw);
             kern_tmat_fini(&m);
         }
         free(a.mem);
@@ -529,13 +538,8 @@ bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
         acts_fill(&a, o, x);
         kern_i8mat h;
         if (new_i8mat(&h, hr, hc) == 0) {
-            char shp[64];
-            snprintf(shp, sizeof shp, "%zux%zu", hr, hc);
             job j = {.o = o, .kind = 3, .m = &h, .a = &a.a, .out = hout, .rows = hr};
-            res r = time_job(p, &j, reps, (double)kern_i8mat_bytes(&h), 2.0 * hr * hc);
-            printf("stream i8mat_matvec %-12s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% bw\n",
-                   shp, o->name, threads, r.ms, r.gbs, 100.0 * r.gbs / bw);
-            fflush(stdout);
+            stream_line(p, &j, hc, threads, reps, (double)kern_i8mat_bytes(&h), bw);
             kern_i8mat_fini(&h);
         }
         free(a.mem);
