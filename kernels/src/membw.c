@@ -183,12 +183,14 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
         }
     /* the reader with the shorter median time counts (a median per reader,
      * not the faster of each pair, which would favour the noise) */
-    int k = 0;
-    for (int r = 1; r < n_rd; r++)
-        if (aria_median(t + r * reps, (size_t)reps) < aria_median(t + k * reps, (size_t)reps))
-            k = r;
     size_t read = m->bytes / n_tasks / 128 * 128 * n_tasks;
-    out->gbs = (double)read / aria_median(t + k * reps, (size_t)reps) / 1e9;
+    int k = 0;
+    for (int r = 0; r < n_rd; r++) {
+        out->reader_gbs[r] = (double)read / aria_median(t + r * reps, (size_t)reps) / 1e9;
+        if (out->reader_gbs[r] > out->reader_gbs[k])
+            k = r;
+    }
+    out->gbs = out->reader_gbs[k];
     out->cpu_gbs = (double)read / aria_median(tc + k * reps, (size_t)reps) / 1e9;
     out->best_gbs = best * ((double)read / (double)m->bytes) / 1e9;
     aria_free(t);

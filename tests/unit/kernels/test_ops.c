@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kern_perf.h"
 #include "ops.h"
 
 /* Assert only on failure: ctest runs Criterion with --full-stats, which
@@ -1027,4 +1028,34 @@ Test(ops, weight_storage_is_reused_cleanly)
     aria_free(x);
     aria_free(codes);
     aria_free(t);
+}
+
+/* The bandwidth meter (membw.c): bad arguments are refused; a measurement
+ * reports positive figures, the better of its readers' medians, and a
+ * fastest single pass no slower than either median, on 1 and 2 threads,
+ * over several runs of one meter. */
+Test(ops, bandwidth_meter_reports_consistent_figures)
+{
+    kern_membw bw;
+    CK_EQ(kern_membw_measure(0, (size_t)1 << 24, 2, &bw), ARIA_EINVAL);
+    CK_EQ(kern_membw_measure(1, (size_t)1 << 19, 2, &bw), ARIA_EINVAL);
+    CK_EQ(kern_membw_measure(1, (size_t)1 << 24, 0, &bw), ARIA_EINVAL);
+    for (int nth = 1; nth <= 2; nth++) {
+        kern_membw_meter *m = NULL;
+        CK_EQ(kern_membw_meter_new(nth, (size_t)32 << 20, &m), 0);
+        CK_EQ(kern_membw_meter_run(m, 0, &bw), ARIA_EINVAL);
+        for (int run = 0; run < 3; run++) {
+            CK_EQ(kern_membw_meter_run(m, 3, &bw), 0);
+            CK(bw.gbs > 0 && bw.cpu_gbs > 0, "%d threads: %.2f GB/s, %.2f per CPU-s", nth, bw.gbs,
+               bw.cpu_gbs);
+            CK(bw.best_gbs >= bw.gbs, "%d threads: fastest pass %.3f below the median %.3f", nth,
+               bw.best_gbs, bw.gbs);
+            /* the better reader counts (x86-64 with AVX2 runs two) */
+            double r0 = bw.reader_gbs[0], r1 = bw.reader_gbs[1];
+            CK(r0 > 0, "reader 0: %.2f GB/s", r0);
+            CK(bw.gbs == (r1 > r0 ? r1 : r0), "gbs %.3f, readers %.3f / %.3f", bw.gbs, r0, r1);
+            CK(bw.best_gbs >= r0 && bw.best_gbs >= r1, "fastest pass below a reader's median");
+        }
+        kern_membw_meter_free(m);
+    }
 }
