@@ -497,54 +497,52 @@ stream_line(kern_pool *p, job *j, size_t cols, int threads, int reps, double byt
     fflush(stdout);
 }
 
-/* The ternary decode kernel over one matrix far larger than the caches,
- * one contiguous range per thread: its streaming rate with no run starts,
- * barriers or other work, next to the read-only pass (the ceiling a decode
- * run can approach). One line per column count of the model shapes (the
- * activation row grows with it). */
+/* The ternary decode kernel (and the int8 head's) over one matrix far
+ * larger than the caches, one contiguous range per thread: its streaming
+ * rate with no run starts, barriers or other work, next to the read-only
+ * pass (the ceiling a decode run can approach). One ternary line per column
+ * count of the model shapes (the activation row grows with it). */
 static void
 bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
 {
     kern_pool *p = NULL;
     if (kern_pool_new(threads, &p) < 0)
         return;
-    static const size_t cols_list[] = {1536, 2560, 4096, 6912};
+    /* the ternary kernel at each model width, the int8 head's at bitnet-large's */
+    static const struct {
+        int kind; /* job kinds: 0 ternary, 3 int8 */
+        size_t cols;
+    } list[] = {{0, 1536}, {0, 2560}, {0, 4096}, {0, 6912}, {3, 1536}};
     size_t target = (quick ? (size_t)128 : (size_t)256) << 20; /* well past the L3 */
     float *x = malloc(sizeof(float) * 6912);
     acts a;
     for (size_t i = 0; x && i < 6912; i++)
         x[i] = (float)((int)(rnd() % 2001) - 1000) / 997.0f;
-    for (size_t c = 0; x && c < sizeof cols_list / sizeof cols_list[0]; c++) {
-        size_t cols = cols_list[c], rows = target / (cols / 4) / KERN_TROWS * KERN_TROWS;
-        kern_tmat m;
+    for (size_t c = 0; x && c < sizeof list / sizeof list[0]; c++) {
+        int kind = list[c].kind;
+        size_t cols = list[c].cols, row_bytes = kind == 3 ? cols : cols / 4;
+        size_t rows = target / row_bytes / KERN_TROWS * KERN_TROWS;
         float *out = malloc(sizeof(float) * rows);
         if (!out || acts_new(&a, 1, cols) < 0) {
             free(out);
             break;
         }
         acts_fill(&a, o, x);
-        if (new_tmat(&m, rows, cols) == 0) {
-            job j = {.o = o, .kind = 0, .m = &m, .a = &a.a, .out = out, .rows = rows};
-            stream_line(p, &j, cols, threads, reps, (double)kern_tmat_bytes(&m), bw);
-            kern_tmat_fini(&m);
+        kern_tmat m;
+        kern_i8mat h;
+        if ((kind == 3 ? new_i8mat(&h, rows, cols) : new_tmat(&m, rows, cols)) == 0) {
+            job j = {.o = o, .kind = kind, .a = &a.a, .out = out, .rows = rows};
+            j.m = kind == 3 ? (const void *)&h : (const void *)&m;
+            double bytes = kind == 3 ? (double)kern_i8mat_bytes(&h) : (double)kern_tmat_bytes(&m);
+            stream_line(p, &j, cols, threads, reps, bytes, bw);
+            if (kind == 3)
+                kern_i8mat_fini(&h);
+            else
+                kern_tmat_fini(&m);
         }
         free(a.mem);
         free(out);
     }
-    /* the int8 head's kernel the same way (1536 columns, as bitnet-large's) */
-    size_t hc = 1536, hr = target / hc / KERN_TROWS * KERN_TROWS;
-    float *hout = x ? malloc(sizeof(float) * hr) : NULL;
-    if (hout && acts_new(&a, 1, hc) == 0) {
-        acts_fill(&a, o, x);
-        kern_i8mat h;
-        if (new_i8mat(&h, hr, hc) == 0) {
-            job j = {.o = o, .kind = 3, .m = &h, .a = &a.a, .out = hout, .rows = hr};
-            stream_line(p, &j, hc, threads, reps, (double)kern_i8mat_bytes(&h), bw);
-            kern_i8mat_fini(&h);
-        }
-        free(a.mem);
-    }
-    free(hout);
     free(x);
     kern_pool_free(p);
 }
