@@ -939,6 +939,8 @@ typedef struct att_job {
     uint32_t p0; /* position of token 0 */
     bool pairs;  /* att_pair over heads 2u, 2u + 1 (see att_task) */
     _Atomic size_t next_head;
+    /* pairs: units not yet claimed are [low 32 bits, high 32 bits) */
+    _Atomic uint64_t pair_ends;
 } att_job;
 
 /* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
@@ -1060,11 +1062,23 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
     float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
     if (j->pairs) { /* decode with grouped-query attention: heads two at a time */
+        /* Even tasks claim pairs from the front, odd ones from the back: the
+         * pairs of one KV head are neighbours, so with two threads at most
+         * one KV head's rows are read by both, and a head's second pair
+         * finds its K and V rows in this core's cache (each head was read
+         * by both threads when they claimed pairs in turn from the front). */
+        bool back = task % 2 == 1;
+        uint64_t e = atomic_load_explicit(&j->pair_ends, memory_order_relaxed);
         for (;;) {
-            size_t u = atomic_fetch_add_explicit(&j->next_head, 1, memory_order_relaxed);
-            if (2 * u >= H)
+            uint64_t lo = e & 0xffffffffu, hi = e >> 32;
+            if (lo >= hi)
                 break;
-            att_pair(j, 2 * u, sc, sc + c->o.n_ctx);
+            uint64_t ne = back ? lo | (hi - 1) << 32 : (lo + 1) | hi << 32;
+            if (!atomic_compare_exchange_weak_explicit(&j->pair_ends, &e, ne, memory_order_relaxed,
+                                                       memory_order_relaxed))
+                continue;
+            att_pair(j, 2 * (size_t)(back ? hi - 1 : lo), sc, sc + c->o.n_ctx);
+            e = atomic_load_explicit(&j->pair_ends, memory_order_relaxed);
         }
         return;
     }
@@ -1196,6 +1210,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                      (I->n_head / I->n_head_kv) % 2 == 0;
         att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0, .pairs = pairs};
         atomic_init(&aj.next_head, 0);
+        atomic_init(&aj.pair_ends, (uint64_t)(I->n_head / 2) << 32);
         size_t n_tasks = c->n_att_slots, units = pairs ? I->n_head / 2 : I->n_head;
         if (n_tasks > units)
             n_tasks = units;
