@@ -25,6 +25,12 @@
  *                                 B/s; per repetition in bandwidth_runs_gbs,
  *                                 the mean of bandwidth_before_runs_gbs and
  *                                 bandwidth_after_runs_gbs)
+ *   bandwidth_reader_gbs          the same median for each reader of the
+ *                                 pass alone: [0] hardware prefetch only,
+ *                                 [1] 16 KiB software prefetch (each pass
+ *                                 counts the better one, so both are at
+ *                                 most bandwidth_gbs); which one wins moves
+ *                                 with the machine's phase
  *   roofline_fraction             median over the repetitions of
  *                                 bytes_per_token * decode tok/s / bandwidth
  *   weight_roofline_fraction      the same with the weights alone
@@ -218,6 +224,10 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("kv_bytes_per_token", json_integer((json_int_t)r->kv_bytes));
     SET("bandwidth_gbs", json_real(r->bw.gbs));
     SET("bandwidth_cpu_gbs", json_real(r->bw.cpu_gbs));
+    json_t *rd = json_array();
+    for (int k = 0; k < 2; k++)
+        json_array_append_new(rd, json_real(r->bw.reader_gbs[k]));
+    SET("bandwidth_reader_gbs", rd);
     SET("roofline_fraction", json_real(roof));
     SET("weight_roofline_fraction", json_real(roof * (double)I->decode_bytes / (double)bytes));
     SET("cpu_s_per_token", json_real(cpu_tok));
@@ -257,6 +267,9 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread; median of "
            "the repetitions, each the mean of passes right before and right after its decode)\n",
            r->bw.gbs, r->bw.cpu_gbs);
+    printf("               readers alone: %.2f GB/s hardware prefetch, %.2f GB/s 16 KiB software "
+           "prefetch\n",
+           r->bw.reader_gbs[0], r->bw.reader_gbs[1]);
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
            "%.1f %%\n",
            100.0 * roof, r->bw.gbs * 1e9 / bytes, 100.0 * roof * (double)I->decode_bytes / bytes);
@@ -371,6 +384,11 @@ cmd_bench(int argc, char **argv)
     }
     r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
     r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);
+    for (int k = 0; k < 2; k++) { /* each reader: the same median */
+        for (int i = 0; i < cfg.reps; i++)
+            gbs[i] = (r->bw_before[i].reader_gbs[k] + r->bw_after[i].reader_gbs[k]) / 2;
+        r->bw.reader_gbs[k] = aria_median(gbs, (size_t)cfg.reps);
+    }
     double roof = aria_median(roofs, (size_t)cfg.reps);
     double cpu_tok = r->decode_cpu_s / ((double)cfg.n_gen * cfg.reps);
     double pre_cpu_tok = r->prefill_cpu_s / ((double)cfg.n_prompt * cfg.reps);
