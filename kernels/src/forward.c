@@ -1148,8 +1148,11 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
     for (size_t t = 0; t < n; t++)
         embed(m, ids[t], c->x + t * E);
 
+/* The pool runs that follow belong to this step (ARIA_POOL_STATS builds). */
+#define SITE(name) kern_pool_site(c->pool, n == 1 ? "decode " name : "prompt " name)
     for (uint32_t l = 0; l < I->n_layer; l++) {
         const eng_layer *y = &m->layers[l];
+        SITE("qkv");
         rmsnorm_rows(c->x, E, y->attn_norm, E, eps, c->xn, W, n);
         /* Decode: what the calling thread reads after each run (the run's
          * outputs that other threads wrote, the next norm's weights) is
@@ -1221,6 +1224,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             const eng_mat *nx[1] = {&y->wo};
             hint_next(c, nx, 1);
         }
+        SITE("attention");
         kern_pool_run(c->pool, att_task, &aj, n_tasks);
 
         const float *ain = c->att;
@@ -1236,6 +1240,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             const eng_mat *nx[2] = {&y->wgate, &y->wup};
             hint_next(c, nx, 2);
         }
+        SITE("o");
         eng_mat_apply(c, &y->wo, ain, ais, n, c->out, W);
         for (size_t t = 0; t < n; t++)
             add_row(c->x + t * E, c->out + t * W, E);
@@ -1253,8 +1258,10 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 const eng_mat *nx[1] = {&y->wdown};
                 hint_next(c, nx, 1);
             }
+            SITE("gate_up");
             eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
         }
+        SITE("activation");
         if (I->arch == KERN_ARCH_BITNET_B158) {
             relu2_mul_row(c->gate, c->up, n * F);
         } else {
@@ -1279,6 +1286,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 hint_next(c, nx, 1);
             }
         }
+        SITE("down");
         eng_mat_apply(c, &y->wdown, fin, fis, n, c->out, W);
         for (size_t t = 0; t < n; t++)
             add_row(c->x + t * E, c->out + t * W, E);
@@ -1290,5 +1298,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
     if (m->head.kind == ENG_MAT_FLOAT && m->head.f.type == KERN_FT_F16)
         for (size_t i = 0; i < E; i++)
             c->xn[i] = round_f16(c->xn[i]);
+    SITE("head");
     eng_mat_apply(c, &m->head, c->xn, W, 1, logits, I->n_vocab);
+#undef SITE
 }

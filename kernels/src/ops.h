@@ -224,6 +224,22 @@ void kern_pool_hint_next(kern_pool *p, size_t thread, const void *addr, size_t l
 /* Index of the calling thread in the pool whose task it runs (0: the
  * driving thread, or no pool). */
 size_t kern_pool_self(void);
+/* Diagnostics (built with -DARIA_POOL_STATS=ON, else a no-op that costs
+ * nothing): the runs that follow belong to `site` (a string that outlives
+ * the pool) until the next call. Per site the driving thread counts runs,
+ * its time since the previous run returned (the serial steps before the
+ * run), its own share, and its wait for the other threads; kern_pool_free
+ * prints the table to stderr when the environment has ARIA_POOL_STATS. */
+#ifdef ARIA_POOL_STATS
+void kern_pool_site(kern_pool *p, const char *site);
+#else
+static inline void
+kern_pool_site(kern_pool *p, const char *site)
+{
+    (void)p;
+    (void)site;
+}
+#endif
 
 /* Zero-filled, 64-byte aligned storage, from 2 MiB up on 2 MiB pages where
  * the kernel allows, as the weights are (for the KV cache: attention streams

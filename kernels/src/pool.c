@@ -25,6 +25,12 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef ARIA_POOL_STATS
+#include <stdio.h>
+#include <stdlib.h>
+#define POOL_SITES 32
+#endif
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define cpu_relax() _mm_pause()
@@ -45,6 +51,13 @@ typedef struct pool_worker {
     char pad_[64]; /* workers' hints on separate lines */
 } pool_worker;
 
+#ifdef ARIA_POOL_STATS
+typedef struct pool_site {
+    const char *name;
+    uint64_t runs, gap, own, wait;
+} pool_site;
+#endif
+
 struct kern_pool {
     int n_threads;
     pthread_t *th;
@@ -62,6 +75,12 @@ struct kern_pool {
     /* kern_pool_prefetch_after: the driving thread's own list */
     const void *pf_addr[KERN_POOL_PF_MAX];
     size_t pf_len[KERN_POOL_PF_MAX], n_pf;
+#ifdef ARIA_POOL_STATS
+    /* kern_pool_site: per site, the driving thread's times (ns) */
+    pool_site st[POOL_SITES];
+    size_t n_st, cur_st;
+    uint64_t last_ret; /* when the previous run returned (0: none yet) */
+#endif
 };
 
 static uint64_t
@@ -71,6 +90,10 @@ now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+#ifdef ARIA_POOL_STATS
+static void stats_print(const kern_pool *p);
+#endif
 
 static _Thread_local size_t tl_self;
 
@@ -218,6 +241,9 @@ kern_pool_free(kern_pool *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->n_started; i++)
         pthread_join(p->th[i], NULL);
+#ifdef ARIA_POOL_STATS
+    stats_print(p);
+#endif
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     aria_free(p->th);
@@ -267,16 +293,76 @@ prefetch_after(kern_pool *p)
     p->n_pf = 0;
 }
 
+#ifdef ARIA_POOL_STATS
+void
+kern_pool_site(kern_pool *p, const char *site)
+{
+    if (!p)
+        return;
+    size_t i = 0;
+    while (i < p->n_st && p->st[i].name != site && strcmp(p->st[i].name, site) != 0)
+        i++;
+    if (i == p->n_st) {
+        if (p->n_st == POOL_SITES)
+            i = POOL_SITES - 1; /* the last row takes the rest */
+        else
+            p->st[p->n_st++] = (pool_site){.name = site};
+    }
+    p->cur_st = i;
+}
+
+/* One run of the current site: t0 its call, t1 the caller's share done, t2
+ * its return. */
+static void
+stats_add(kern_pool *p, uint64_t t0, uint64_t t1, uint64_t t2)
+{
+    if (p->n_st == 0)
+        kern_pool_site(p, "(no site)");
+    pool_site *s = &p->st[p->cur_st];
+    s->runs++;
+    s->gap += p->last_ret ? t0 - p->last_ret : 0;
+    s->own += t1 - t0;
+    s->wait += t2 - t1;
+    p->last_ret = t2;
+}
+
+static void
+stats_print(const kern_pool *p)
+{
+    if (!getenv("ARIA_POOL_STATS") || p->n_st == 0)
+        return;
+    fprintf(stderr,
+            "pool stats (%d threads; driving thread, us per run): site, runs, serial steps "
+            "before, own share, wait for the others, total ms\n",
+            p->n_threads);
+    for (size_t i = 0; i < p->n_st; i++) {
+        const pool_site *s = &p->st[i];
+        double n = s->runs ? (double)s->runs : 1.0;
+        fprintf(stderr, "  %-20s %8llu %9.2f %9.2f %9.2f %10.1f\n", s->name,
+                (unsigned long long)s->runs, (double)s->gap / n / 1e3, (double)s->own / n / 1e3,
+                (double)s->wait / n / 1e3, (double)(s->gap + s->own + s->wait) / 1e6);
+    }
+}
+#endif
+
 void
 kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
 {
     if (n_tasks == 0)
         return;
+#ifdef ARIA_POOL_STATS
+    uint64_t t0 = p ? now_ns() : 0;
+#endif
     if (!p || p->n_threads == 1 || n_tasks == 1) {
         for (size_t i = 0; i < n_tasks; i++)
             fn(ctx, i, n_tasks);
-        if (p)
+        if (p) {
             p->n_pf = 0;
+#ifdef ARIA_POOL_STATS
+            uint64_t t1 = now_ns();
+            stats_add(p, t0, t1, t1);
+#endif
+        }
         return;
     }
     ARIA_ASSERT(n_tasks < UINT32_MAX);
@@ -292,6 +378,9 @@ kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
         pthread_mutex_unlock(&p->mu);
     }
     work(p, gen, 0);
+#ifdef ARIA_POOL_STATS
+    uint64_t t1 = now_ns();
+#endif
     prefetch_after(p);
     unsigned spins = 0;
     while (atomic_load_explicit(&p->done, memory_order_acquire) < n_tasks) {
@@ -299,4 +388,7 @@ kern_pool_run(kern_pool *p, kern_task_fn fn, void *ctx, size_t n_tasks)
         if (++spins > 4096)
             sched_yield();
     }
+#ifdef ARIA_POOL_STATS
+    stats_add(p, t0, t1, now_ns());
+#endif
 }
