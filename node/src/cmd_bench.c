@@ -27,9 +27,10 @@
  *                                 bandwidth_after_runs_gbs)
  *   bandwidth_reader_gbs          the same median for each reader of the
  *                                 pass alone: [0] hardware prefetch only,
- *                                 [1] 16 KiB software prefetch (each pass
+ *                                 [1] 16 KiB software prefetch, where the
+ *                                 CPU has AVX2 (else only [0]); each pass
  *                                 counts the better one, so both are at
- *                                 most bandwidth_gbs); which one wins moves
+ *                                 most bandwidth_gbs; which one wins moves
  *                                 with the machine's phase
  *   roofline_fraction             median over the repetitions of
  *                                 bytes_per_token * decode tok/s / bandwidth
@@ -114,6 +115,7 @@ typedef struct bench_res {
     double prefill_s[256], decode_s[256];
     double decode_cpu_s, prefill_cpu_s;
     kern_membw bw; /* medians over the repetitions of the run bandwidths */
+    int n_readers; /* bandwidth readers the meter ran (1 without AVX2) */
     kern_membw bw_before[256], bw_after[256]; /* right before and after each decode */
     uint64_t kv_bytes;                        /* kv_bytes_per_token */
     double load_before, load_after;
@@ -225,7 +227,7 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("bandwidth_gbs", json_real(r->bw.gbs));
     SET("bandwidth_cpu_gbs", json_real(r->bw.cpu_gbs));
     json_t *rd = json_array();
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < r->n_readers; k++)
         json_array_append_new(rd, json_real(r->bw.reader_gbs[k]));
     SET("bandwidth_reader_gbs", rd);
     SET("roofline_fraction", json_real(roof));
@@ -267,9 +269,10 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     printf("bandwidth      %.2f GB/s read (%.2f GB/s per CPU-second of each thread; median of "
            "the repetitions, each the mean of passes right before and right after its decode)\n",
            r->bw.gbs, r->bw.cpu_gbs);
-    printf("               readers alone: %.2f GB/s hardware prefetch, %.2f GB/s 16 KiB software "
-           "prefetch\n",
-           r->bw.reader_gbs[0], r->bw.reader_gbs[1]);
+    printf("               readers alone: %.2f GB/s hardware prefetch", r->bw.reader_gbs[0]);
+    if (r->n_readers == 2)
+        printf(", %.2f GB/s 16 KiB software prefetch", r->bw.reader_gbs[1]);
+    printf("\n");
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
            "%.1f %%\n",
            100.0 * roof, r->bw.gbs * 1e9 / bytes, 100.0 * roof * (double)I->decode_bytes / bytes);
@@ -384,7 +387,10 @@ cmd_bench(int argc, char **argv)
     }
     r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
     r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);
-    for (int k = 0; k < 2; k++) { /* each reader: the same median */
+    /* each reader the meter ran (its figure is 0 where it did not): the
+     * same median */
+    r->n_readers = r->bw_before[0].reader_gbs[1] > 0 ? 2 : 1;
+    for (int k = 0; k < r->n_readers; k++) {
         for (int i = 0; i < cfg.reps; i++)
             gbs[i] = (r->bw_before[i].reader_gbs[k] + r->bw_after[i].reader_gbs[k]) / 2;
         r->bw.reader_gbs[k] = aria_median(gbs, (size_t)cfg.reps);
