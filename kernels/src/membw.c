@@ -5,12 +5,16 @@
  * The reader is the best streaming read we know (aligned 256-bit loads
  * XORed together, 2 MiB pages), so a decode speed reported as a fraction of
  * it is not flattered by a slow reference. Each repetition reads the buffer
- * twice, with a 16 KiB software prefetch and with the hardware prefetchers
- * alone, and the reader with the faster median counts: on this Zen 5 host
- * (25 Nov 2026, 15 interleaved rounds) one thread read 33.0 GB/s with the
- * hardware alone against 27.0 with the prefetch, two threads 35.3-36.2
- * against 36.5-37.7 in a slow minute and more with the hardware alone in
- * fast ones, so either reader alone would under-read some of the time.
+ * three times: with the hardware prefetchers alone, with a software
+ * prefetch of every line 16 KiB ahead, and with the decode kernels' page
+ * kick (KERN_KICK, one prefetch per 4 KiB page); the reader with the best
+ * median counts. On this Zen 5 host (25 Nov 2026) one thread read 33.0 GB/s
+ * with the hardware alone against 27.0 with the every-line prefetch, two
+ * threads 35.3-36.2 against 36.5-37.7 in a slow minute and more with the
+ * hardware alone in fast ones; the page kick, added when the kernels took
+ * it up, read 20-30 % more than the hardware alone in fast minutes (tenth
+ * round of docs/performance.md). Any one reader alone would under-read the
+ * machine some of the time, and so flatter the roofline fraction.
  */
 #define _DEFAULT_SOURCE /* madvise, MAP_ANONYMOUS */
 #include <stdlib.h>
@@ -31,23 +35,28 @@ kern_kernels_path(void)
     return kern_ops_get()->name;
 }
 
+/* the readers, in the order of kern_membw.reader_gbs */
+enum { BW_HW, BW_PF, BW_KICK };
+
 typedef struct bw_ctx {
     const uint8_t *buf;
     size_t bytes;
     bool avx2;
-    bool pf; /* this pass uses the software prefetch */
+    int rd; /* this pass's reader: BW_HW, BW_PF or BW_KICK */
     uint64_t sink[256];
 } bw_ctx;
 
 #if defined(__x86_64__)
 __attribute__((target("avx2"), always_inline)) static inline uint64_t
-read_avx2_pf(const uint8_t *p, size_t n, bool pf)
+read_avx2_pf(const uint8_t *p, size_t n, int rd)
 {
     __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
     for (size_t i = 0; i + 128 <= n; i += 128) {
-        if (pf) {
+        if (rd == BW_PF) {
             _mm_prefetch((const char *)p + i + 16384, _MM_HINT_T0);
             _mm_prefetch((const char *)p + i + 16384 + 64, _MM_HINT_T0);
+        } else if (rd == BW_KICK) {
+            KERN_KICK(p + i, 128);
         }
         a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
         b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
@@ -59,9 +68,13 @@ read_avx2_pf(const uint8_t *p, size_t n, bool pf)
 }
 
 __attribute__((target("avx2"))) static uint64_t
-read_avx2(const uint8_t *p, size_t n, bool pf)
+read_avx2(const uint8_t *p, size_t n, int rd)
 {
-    return pf ? read_avx2_pf(p, n, true) : read_avx2_pf(p, n, false);
+    switch (rd) {
+    case BW_PF: return read_avx2_pf(p, n, BW_PF);
+    case BW_KICK: return read_avx2_pf(p, n, BW_KICK);
+    default: return read_avx2_pf(p, n, BW_HW);
+    }
 }
 #endif
 
@@ -86,7 +99,7 @@ bw_task(void *vctx, size_t task, size_t n_tasks)
     const uint8_t *p = c->buf + task * per;
     uint64_t v;
 #if defined(__x86_64__)
-    v = c->avx2 ? read_avx2(p, per, c->pf) : read_plain(p, per);
+    v = c->avx2 ? read_avx2(p, per, c->rd) : read_plain(p, per);
 #else
     v = read_plain(p, per);
 #endif
@@ -154,8 +167,8 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
     memset(out, 0, sizeof *out);
     if (reps < 1 || reps > 1000)
         return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
-    /* both readers (see the top of the file): reader r's times at t[r * reps] */
-    int n_rd = m->c.avx2 ? 2 : 1;
+    /* the readers (see the top of the file): reader r's times at t[r * reps] */
+    int n_rd = m->c.avx2 ? KERN_MEMBW_READERS : 1;
     double *t = aria_alloc_array((size_t)(n_rd * reps), sizeof(double));
     double *tc = aria_alloc_array((size_t)(n_rd * reps), sizeof(double));
     if (!t || !tc) {
@@ -171,8 +184,8 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
     }
     double best = 0;
     for (int i = 0; i < reps; i++)
-        for (int r = 0; r < n_rd; r++) { /* interleaved: both see the same minutes */
-            m->c.pf = r == 1;
+        for (int r = 0; r < n_rd; r++) { /* interleaved: all see the same minutes */
+            m->c.rd = r;
             double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
             kern_pool_run(m->pool, bw_task, &m->c, n_tasks);
             double dt = aria_clock_s(CLOCK_MONOTONIC) - t0;

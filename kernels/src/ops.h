@@ -66,6 +66,22 @@
  * columns in that field, in int32 (2^19 * 32 * 127 < 2^31). */
 #define KERN_TMAT_MAX_COLS ((size_t)1 << 19)
 
+/* Page kick for the streaming (decode) kernels: one software prefetch per
+ * 4 KiB page, to the first line of the page KERN_KICK_DIST ahead, issued by
+ * the loop step of `step` bytes that starts in the page's first `step`
+ * bytes (steps are `step`-aligned). The hardware stream prefetcher starts
+ * over at each 4 KiB page; one early miss per page gets it going before the
+ * loads arrive, and leaves every other line to it. On this Zen 5 host it
+ * streamed 20-45 % faster than a prefetch of every line 16 KiB ahead (and
+ * faster than the hardware alone), two threads, variants interleaved
+ * (docs/performance.md, tenth round). */
+#define KERN_KICK_DIST 8192
+#define KERN_KICK(p, step)                                                                         \
+    do {                                                                                           \
+        if (((uintptr_t)(p)&4095) < (step))                                                        \
+            __builtin_prefetch((const char *)(p) + KERN_KICK_DIST, 0, 3);                          \
+    } while (0)
+
 /* n rounded up to a multiple of KERN_TCOLS: the length an activation row
  * buffer must have (and the stride granularity of kern_acts). */
 static inline size_t

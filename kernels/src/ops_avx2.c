@@ -18,10 +18,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-/* Software prefetch distance of the streaming (decode) kernels; see
- * ops_avx512.c. */
-#define PF_DIST 16384
-
 static inline int32_t
 ld32(const void *p)
 {
@@ -193,7 +189,7 @@ tmat_tile(const kern_tmat *m, const int8_t *q, size_t tile, __m256i *lo, __m256i
         size_t k1 = k0 + 8 < nk ? k0 + 8 : nk;
         __m256i h_lo = _mm256_setzero_si256(), h_hi = h_lo;
         for (size_t k = k0; k < k1; k++) {
-            _mm_prefetch((const char *)p + 64 * k + PF_DIST, _MM_HINT_T0);
+            KERN_KICK(p + 64 * k, 64);
             UNPACK8(p + 64 * k);
             CHUNK_DOT(q + 16 * k, h_lo, h_hi);
         }
@@ -291,8 +287,7 @@ i8mat_matvec_avx2(const kern_i8mat *m, const kern_acts *a, float *out, size_t r0
         const int8_t *p = m->data + t * tb;
         __m256i lo0 = _mm256_setzero_si256(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
         for (size_t k = 0; k < nk; k += 2) {
-            _mm_prefetch((const char *)p + 64 * k + PF_DIST, _MM_HINT_T0);
-            _mm_prefetch((const char *)p + 64 * k + 64 + PF_DIST, _MM_HINT_T0);
+            KERN_KICK(p + 64 * k, 128);
             __m256i b0 = _mm256_set1_epi32(ld32(q + 4 * k));
             __m256i b1 = _mm256_set1_epi32(ld32(q + 4 * k + 4));
             __m256i w0 = _mm256_load_si256((const __m256i *)(p + 64 * k));

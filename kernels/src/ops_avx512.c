@@ -18,12 +18,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-/* Software prefetch distance for the streaming (decode) kernels. Weights are
- * one contiguous stream per task; reading 16 KiB ahead keeps enough misses
- * in flight: measured on the bitnet-large weight sweep (1 thread, CPU time)
- * ~11-12 GB/s without, ~15-17 GB/s with 8-16 KiB. */
-#define PF_DIST 16384
-
 static inline int32_t
 ld32(const void *p)
 {
@@ -118,10 +112,9 @@ finish_rows(__m512i isum, int32_t sub_scalar, float s_tok, const float *wscale, 
  * an unsigned byte) and its own accumulators hold 4^j times its sum, which
  * an exact arithmetic shift takes back at the end (KERN_TMAT_MAX_COLS keeps
  * the largest, 128 * 127 per product, inside int32): four AND per 64 bytes
- * instead of three shifts and four AND. The prefetches go to L2 (T1); the
- * loads bring each line on to L1 when it is used. Both measured in a
- * two-thread stream over 512 MiB, variants interleaved in each round
- * (docs/performance.md, seventh round). */
+ * instead of three shifts and four AND (measured in a two-thread stream
+ * over 512 MiB, variants interleaved: docs/performance.md, seventh round).
+ * The only software prefetch is the page kick (KERN_KICK, tenth round). */
 static __m512i
 tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
 {
@@ -132,8 +125,7 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (size_t k = 0; k < nk; k += 2) {
-        _mm_prefetch((const char *)p0 + 64 * k + PF_DIST, _MM_HINT_T1);
-        _mm_prefetch((const char *)p0 + 64 * k + 64 + PF_DIST, _MM_HINT_T1);
+        KERN_KICK(p0 + 64 * k, 128);
         const int8_t *qk = q + 16 * k;
         __m512i w = _mm512_load_si512(p0 + 64 * k);
         a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(w, f0), _mm512_set1_epi32(ld32(qk)));
@@ -319,11 +311,7 @@ i8mat_matvec_avx512(const kern_i8mat *m, const kern_acts *a, float *out, size_t 
         const int8_t *p0 = m->data + t * tb;
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t k = 0; k < nk; k += 4) {
-            const char *pf = (const char *)p0 + 64 * k + PF_DIST;
-            _mm_prefetch(pf, _MM_HINT_T0);
-            _mm_prefetch(pf + 64, _MM_HINT_T0);
-            _mm_prefetch(pf + 128, _MM_HINT_T0);
-            _mm_prefetch(pf + 192, _MM_HINT_T0);
+            KERN_KICK(p0 + 64 * k, 256);
             __m512i x0 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k)), flip);
             __m512i x1 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 4)), flip);
             __m512i x2 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 8)), flip);

@@ -27,11 +27,13 @@
  *                                 bandwidth_after_runs_gbs)
  *   bandwidth_reader_gbs          the same median for each reader of the
  *                                 pass alone: [0] hardware prefetch only,
- *                                 [1] 16 KiB software prefetch, where the
+ *                                 [1] software prefetch of every line 16 KiB
+ *                                 ahead, [2] the decode kernels' page kick
+ *                                 (one prefetch per 4 KiB page), where the
  *                                 CPU has AVX2 (else only [0]); each pass
- *                                 counts the better one, so both are at
- *                                 most bandwidth_gbs; which one wins moves
- *                                 with the machine's phase
+ *                                 counts the best one, so all are at most
+ *                                 bandwidth_gbs; which one wins moves with
+ *                                 the machine's phase
  *   roofline_fraction             median over the repetitions of
  *                                 bytes_per_token * decode tok/s / bandwidth
  *   weight_roofline_fraction      the same with the weights alone
@@ -270,8 +272,9 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
            "the repetitions, each the mean of passes right before and right after its decode)\n",
            r->bw.gbs, r->bw.cpu_gbs);
     printf("               readers alone: %.2f GB/s hardware prefetch", r->bw.reader_gbs[0]);
-    if (r->n_readers == 2)
-        printf(", %.2f GB/s 16 KiB software prefetch", r->bw.reader_gbs[1]);
+    if (r->n_readers == KERN_MEMBW_READERS)
+        printf(", %.2f GB/s every line 16 KiB ahead, %.2f GB/s page kick", r->bw.reader_gbs[1],
+               r->bw.reader_gbs[2]);
     printf("\n");
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
            "%.1f %%\n",
@@ -389,7 +392,7 @@ cmd_bench(int argc, char **argv)
     r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);
     /* each reader the meter ran (its figure is 0 where it did not): the
      * same median */
-    r->n_readers = r->bw_before[0].reader_gbs[1] > 0 ? 2 : 1;
+    r->n_readers = r->bw_before[0].reader_gbs[1] > 0 ? KERN_MEMBW_READERS : 1;
     for (int k = 0; k < r->n_readers; k++) {
         for (int i = 0; i < cfg.reps; i++)
             gbs[i] = (r->bw_before[i].reader_gbs[k] + r->bw_after[i].reader_gbs[k]) / 2;
