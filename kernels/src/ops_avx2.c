@@ -399,6 +399,9 @@ fmat_matvec_avx2(const kern_fmat *m, const float *x, float *out, size_t r0, size
     for (; r + 2 <= r1; r += 2) {
         const uint8_t *w0 = (const uint8_t *)m->data + r * m->row_bytes, *w1 = w0 + m->row_bytes;
         __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0;
+        /* the page kick (KERN_KICK) for the rows 8 on (as ops_avx512.c) */
+        for (size_t o = 0; o < 2 * m->row_bytes; o += 4096)
+            __builtin_prefetch(w0 + 8 * m->row_bytes + o, 0, 3);
         for (size_t c = 0; c < cf; c += 16) {
             __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
             a0 = _mm256_fmadd_ps(fw8(m->type, w0, c), x0, a0);
