@@ -307,8 +307,12 @@ nosync_task(void *vctx, size_t task, size_t n_tasks)
         c->o->i8mat_matvec(h, c->ae, c->out + r0, r0, r1);
 }
 
+/* The sweep of shape s on `threads` threads, against the mean of bandwidth
+ * passes (same thread count) right before and right after it: this host's
+ * bandwidth moves by 2x within a minute, so a pass taken once at the start
+ * of the program misreads sweeps that run minutes later. */
 static void
-bench_model(const shape *s, const kern_ops *o, int threads, int reps, double bw, double bw_cpu)
+bench_model(const shape *s, const kern_ops *o, int threads, int reps, int bw_reps)
 {
     model md;
     if (model_new(&md, s) < 0) {
@@ -325,22 +329,25 @@ bench_model(const shape *s, const kern_ops *o, int threads, int reps, double bw,
     acts ae, af;
     if (!x || !out || acts_new(&ae, 1, s->embd) < 0 || acts_new(&af, 1, s->ff) < 0)
         return;
-    double t[64], tc[64];
+    double t[64], tc[64], bw_cpu0, bw_cpu1;
     model_pass(p, o, &md, x, &ae, &af, out); /* warm-up */
+    double bw0 = measure_bandwidth(p, bw_reps, &bw_cpu0);
     for (int i = 0; i < reps; i++) {
         double t0 = aria_clock_s(CLOCK_MONOTONIC), c0 = aria_clock_s(CLOCK_PROCESS_CPUTIME_ID);
         model_pass(p, o, &md, x, &ae, &af, out);
         t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
         tc[i] = (aria_clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0) / threads;
     }
+    double bw1 = measure_bandwidth(p, bw_reps, &bw_cpu1);
+    double bw = (bw0 + bw1) / 2, bw_cpu = (bw_cpu0 + bw_cpu1) / 2;
     double med = aria_median(t, (size_t)reps);
     double gbs = (double)md.bytes / med / 1e9;
     double gbs_cpu = (double)md.bytes / aria_median(tc, (size_t)reps) / 1e9;
     printf(
         "sweep  %-7s %-10s threads %d  %7.1f MB/token  %8.2f ms  %6.2f GB/s  %5.1f%% of %.1f GB/s"
-        "  (%.1f tok/s weight-bound)\n",
+        " (passes before/after %.1f / %.1f)  (%.1f tok/s weight-bound)\n",
         s->name, o->name, threads, (double)md.bytes / 1e6, med * 1e3, gbs, 100.0 * gbs / bw, bw,
-        1.0 / med);
+        bw0, bw1, 1.0 / med);
     printf("       %-7s %-10s threads %d  per CPU-second of each thread: %6.2f GB/s  %5.1f%% of "
            "%.1f GB/s\n",
            s->name, o->name, threads, gbs_cpu, 100.0 * gbs_cpu / bw_cpu, bw_cpu);
@@ -615,12 +622,12 @@ main(int argc, char **argv)
             continue; /* the sweep in scalar takes minutes */
         bench_stream(o, threads, reps, bwt, quick);
         if (!strcmp(shape_sel, "large") || !strcmp(shape_sel, "both")) {
-            bench_model(&large, o, 1, reps, bw1, bw1c);
-            bench_model(&large, o, threads, reps, bwt, bwtc);
+            bench_model(&large, o, 1, reps, quick ? 3 : 5);
+            bench_model(&large, o, threads, reps, quick ? 3 : 5);
         }
         if (!strcmp(shape_sel, "2b") || !strcmp(shape_sel, "both")) {
-            bench_model(&b2, o, 1, reps, bw1, bw1c);
-            bench_model(&b2, o, threads, reps, bwt, bwtc);
+            bench_model(&b2, o, 1, reps, quick ? 3 : 5);
+            bench_model(&b2, o, threads, reps, quick ? 3 : 5);
         }
     }
     return 0;
