@@ -259,6 +259,56 @@ model_pass(kern_pool *p, const kern_ops *o, model *md, const float *x, acts *ae,
     run_job(p, &jh);
 }
 
+/* Worker threads' hints for the run after the next one (as forward.c's
+ * hint_next: the start of each worker's own range, up to 128 KiB). */
+static void
+hint_after(kern_pool *p, const kern_tmat *const *m, size_t n, const kern_i8mat *h)
+{
+    for (size_t t = 1; t < (size_t)kern_pool_threads(p); t++) {
+        size_t len = 0;
+        const void *a =
+            h ? kern_i8mat_range_start(p, h, t, &len) : kern_tmat_range_start(p, m, n, t, &len);
+        kern_pool_hint_next(p, t, a, len < ((size_t)128 << 10) ? len : ((size_t)128 << 10));
+    }
+}
+
+/* model_pass through the engine's own entry points (the selected table
+ * only): kern_tmat_matmul_n's streaming split (one range per thread, claims
+ * and steals) and the workers' hints for the run after, as a decode step
+ * runs them, without the steps between runs (norms, attention). */
+static void
+model_pass_engine(kern_pool *p, model *md, const float *x, acts *ae, acts *af, float *out)
+{
+    const kern_ops *o = kern_ops_get();
+    const shape *s = md->s;
+    /* q/k/v and gate/up side by side in out (vocab floats: room for both) */
+    float *qkv_out[3] = {out, out + s->embd, out + s->embd + s->kv};
+    float *gu_out[2] = {out, out + s->ff}, *one_out[1] = {out};
+    for (int l = 0; l < s->layers; l++) {
+        const kern_tmat *m = &md->mats[l * 7];
+        const kern_tmat *qkv[3] = {&m[0], &m[1], &m[2]}, *wo[1] = {&m[3]};
+        const kern_tmat *gu[2] = {&m[4], &m[5]}, *dn[1] = {&m[6]};
+        const kern_tmat *nq[3] = {l + 1 < s->layers ? &m[7] : NULL, &m[8], &m[9]};
+        o->quant_act(x, &ae->a, 0);
+        hint_after(p, wo, 1, NULL);
+        kern_tmat_matmul_n(p, qkv, 3, &ae->a, qkv_out, 0);
+        o->quant_act(x, &ae->a, 0);
+        hint_after(p, gu, 2, NULL);
+        kern_tmat_matmul_n(p, wo, 1, &ae->a, one_out, 0);
+        o->quant_act(x, &ae->a, 0);
+        hint_after(p, dn, 1, NULL);
+        kern_tmat_matmul_n(p, gu, 2, &ae->a, gu_out, 0);
+        o->quant_act(x, &af->a, 0);
+        if (nq[0])
+            hint_after(p, nq, 3, NULL);
+        else
+            hint_after(p, NULL, 0, &md->head);
+        kern_tmat_matmul_n(p, dn, 1, &af->a, one_out, 0);
+    }
+    o->quant_act(x, &ae->a, 0);
+    kern_i8mat_matvec(p, &md->head, &ae->a, out);
+}
+
 /* The same weight traffic in ONE pool run: task t of n streams its share of
  * the rows of every matrix in turn, with no barrier between matrices. Not a
  * decode (the layers' data dependencies are ignored): it is the bound the
@@ -370,6 +420,18 @@ bench_model(const shape *s, const kern_ops *o, int threads, int reps, int bw_rep
         printf("       %-7s %-10s threads %d  one pool run per pass (no barriers): %8.2f ms  %6.2f "
                "GB/s  %5.1f%% of %.1f GB/s\n",
                s->name, o->name, threads, med * 1e3, gbs, 100.0 * gbs / bw, bw);
+        if (o == kern_ops_get()) {
+            for (int i = 0; i < reps; i++) {
+                double t0 = aria_clock_s(CLOCK_MONOTONIC);
+                model_pass_engine(p, &md, x, &ae, &af, out);
+                t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
+            }
+            med = aria_median(t, (size_t)reps);
+            gbs = (double)md.bytes / med / 1e9;
+            printf("       %-7s %-10s threads %d  the engine's split and hints (one run per "
+                   "matrix group): %8.2f ms  %6.2f GB/s  %5.1f%% of %.1f GB/s\n",
+                   s->name, o->name, threads, med * 1e3, gbs, 100.0 * gbs / bw, bw);
+        }
     }
     fflush(stdout);
     free(x);
