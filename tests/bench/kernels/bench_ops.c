@@ -357,6 +357,16 @@ nosync_task(void *vctx, size_t task, size_t n_tasks)
         c->o->i8mat_matvec(h, c->ae, c->out + r0, r0, r1);
 }
 
+/* One line: the median of reps pass times t over `bytes`, against bw. */
+static void
+pass_line(const shape *s, const kern_ops *o, int threads, const char *what, double *t, int reps,
+          size_t bytes, double bw)
+{
+    double med = aria_median(t, (size_t)reps), gbs = (double)bytes / med / 1e9;
+    printf("       %-7s %-10s threads %d  %s: %8.2f ms  %6.2f GB/s  %5.1f%% of %.1f GB/s\n",
+           s->name, o->name, threads, what, med * 1e3, gbs, 100.0 * gbs / bw, bw);
+}
+
 /* The sweep of shape s on `threads` threads, against the mean of bandwidth
  * passes (same thread count) right before and right after it: this host's
  * bandwidth moves by 2x within a minute, so a pass taken once at the start
@@ -415,22 +425,15 @@ bench_model(const shape *s, const kern_ops *o, int threads, int reps, int bw_rep
             kern_pool_run(p, nosync_task, &nc, (size_t)threads);
             t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
         }
-        med = aria_median(t, (size_t)reps);
-        gbs = (double)md.bytes / med / 1e9;
-        printf("       %-7s %-10s threads %d  one pool run per pass (no barriers): %8.2f ms  %6.2f "
-               "GB/s  %5.1f%% of %.1f GB/s\n",
-               s->name, o->name, threads, med * 1e3, gbs, 100.0 * gbs / bw, bw);
-        if (o == kern_ops_get()) {
+        pass_line(s, o, threads, "one pool run per pass (no barriers)", t, reps, md.bytes, bw);
+        if (o == kern_ops_get()) { /* the engine's entry points use the selected table */
             for (int i = 0; i < reps; i++) {
                 double t0 = aria_clock_s(CLOCK_MONOTONIC);
                 model_pass_engine(p, &md, x, &ae, &af, out);
                 t[i] = aria_clock_s(CLOCK_MONOTONIC) - t0;
             }
-            med = aria_median(t, (size_t)reps);
-            gbs = (double)md.bytes / med / 1e9;
-            printf("       %-7s %-10s threads %d  the engine's split and hints (one run per "
-                   "matrix group): %8.2f ms  %6.2f GB/s  %5.1f%% of %.1f GB/s\n",
-                   s->name, o->name, threads, med * 1e3, gbs, 100.0 * gbs / bw, bw);
+            pass_line(s, o, threads, "the engine's split and hints (one run per matrix group)", t,
+                      reps, md.bytes, bw);
         }
     }
     fflush(stdout);
