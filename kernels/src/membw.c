@@ -7,7 +7,7 @@
  * it is not flattered by a slow reference. Each repetition reads the buffer
  * three times: with the hardware prefetchers alone, with a software
  * prefetch of every line 16 KiB ahead, and with the decode kernels' page
- * kick (KERN_KICK, one prefetch per 4 KiB page); the reader with the best
+ * kick (kern_kick, one prefetch per 4 KiB page); the reader with the best
  * median counts. On this Zen 5 host (25 Nov 2026) one thread read 33.0 GB/s
  * with the hardware alone against 27.0 with the every-line prefetch, two
  * threads 35.3-36.2 against 36.5-37.7 in a slow minute and more with the
@@ -56,7 +56,7 @@ read_avx2_pf(const uint8_t *p, size_t n, int rd)
             _mm_prefetch((const char *)p + i + 16384, _MM_HINT_T0);
             _mm_prefetch((const char *)p + i + 16384 + 64, _MM_HINT_T0);
         } else if (rd == BW_KICK) {
-            KERN_KICK(p + i, 128);
+            kern_kick(p + i, 128);
         }
         a = _mm256_xor_si256(a, _mm256_load_si256((const __m256i *)(p + i)));
         b = _mm256_xor_si256(b, _mm256_load_si256((const __m256i *)(p + i + 32)));

@@ -76,11 +76,22 @@
  * faster than the hardware alone), two threads, variants interleaved
  * (docs/performance.md, tenth round). */
 #define KERN_KICK_DIST 8192
-#define KERN_KICK(p, step)                                                                         \
-    do {                                                                                           \
-        if (((uintptr_t)(p)&4095) < (step))                                                        \
-            __builtin_prefetch((const char *)(p) + KERN_KICK_DIST, 0, 3);                          \
-    } while (0)
+static inline void
+kern_kick(const void *p, size_t step)
+{
+    if (((uintptr_t)p & 4095) < step)
+        __builtin_prefetch((const char *)p + KERN_KICK_DIST, 0, 3);
+}
+
+/* The kick for a loop that reads several rows at once (the float matvec):
+ * one prefetch per 4 KiB of [p, p + len), rows it reads later (prefetches
+ * past a buffer's end are harmless). */
+static inline void
+kern_kick_range(const void *p, size_t len)
+{
+    for (size_t o = 0; o < len; o += 4096)
+        __builtin_prefetch((const char *)p + o, 0, 3);
+}
 
 /* n rounded up to a multiple of KERN_TCOLS: the length an activation row
  * buffer must have (and the stride granularity of kern_acts). */

@@ -189,7 +189,7 @@ tmat_tile(const kern_tmat *m, const int8_t *q, size_t tile, __m256i *lo, __m256i
         size_t k1 = k0 + 8 < nk ? k0 + 8 : nk;
         __m256i h_lo = _mm256_setzero_si256(), h_hi = h_lo;
         for (size_t k = k0; k < k1; k++) {
-            KERN_KICK(p + 64 * k, 64);
+            kern_kick(p + 64 * k, 64);
             UNPACK8(p + 64 * k);
             CHUNK_DOT(q + 16 * k, h_lo, h_hi);
         }
@@ -287,7 +287,7 @@ i8mat_matvec_avx2(const kern_i8mat *m, const kern_acts *a, float *out, size_t r0
         const int8_t *p = m->data + t * tb;
         __m256i lo0 = _mm256_setzero_si256(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
         for (size_t k = 0; k < nk; k += 2) {
-            KERN_KICK(p + 64 * k, 128);
+            kern_kick(p + 64 * k, 128);
             __m256i b0 = _mm256_set1_epi32(ld32(q + 4 * k));
             __m256i b1 = _mm256_set1_epi32(ld32(q + 4 * k + 4));
             __m256i w0 = _mm256_load_si256((const __m256i *)(p + 64 * k));
@@ -399,9 +399,8 @@ fmat_matvec_avx2(const kern_fmat *m, const float *x, float *out, size_t r0, size
     for (; r + 2 <= r1; r += 2) {
         const uint8_t *w0 = (const uint8_t *)m->data + r * m->row_bytes, *w1 = w0 + m->row_bytes;
         __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0;
-        /* the page kick (KERN_KICK) for the rows 8 on (as ops_avx512.c) */
-        for (size_t o = 0; o < 2 * m->row_bytes; o += 4096)
-            __builtin_prefetch(w0 + 8 * m->row_bytes + o, 0, 3);
+        /* the page kick for the rows 8 on (as ops_avx512.c) */
+        kern_kick_range(w0 + 8 * m->row_bytes, 2 * m->row_bytes);
         for (size_t c = 0; c < cf; c += 16) {
             __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
             a0 = _mm256_fmadd_ps(fw8(m->type, w0, c), x0, a0);

@@ -114,7 +114,7 @@ finish_rows(__m512i isum, int32_t sub_scalar, float s_tok, const float *wscale, 
  * the largest, 128 * 127 per product, inside int32): four AND per 64 bytes
  * instead of three shifts and four AND (measured in a two-thread stream
  * over 512 MiB, variants interleaved: docs/performance.md, seventh round).
- * The only software prefetch is the page kick (KERN_KICK, tenth round). */
+ * The only software prefetch is the page kick (kern_kick, tenth round). */
 static __m512i
 tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
 {
@@ -125,7 +125,7 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (size_t k = 0; k < nk; k += 2) {
-        KERN_KICK(p0 + 64 * k, 128);
+        kern_kick(p0 + 64 * k, 128);
         const int8_t *qk = q + 16 * k;
         __m512i w = _mm512_load_si512(p0 + 64 * k);
         a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(w, f0), _mm512_set1_epi32(ld32(qk)));
@@ -311,7 +311,7 @@ i8mat_matvec_avx512(const kern_i8mat *m, const kern_acts *a, float *out, size_t 
         const int8_t *p0 = m->data + t * tb;
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t k = 0; k < nk; k += 4) {
-            KERN_KICK(p0 + 64 * k, 256);
+            kern_kick(p0 + 64 * k, 256);
             __m512i x0 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k)), flip);
             __m512i x1 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 4)), flip);
             __m512i x2 = _mm512_xor_si512(_mm512_set1_epi32(ld32(q + 4 * k + 8)), flip);
@@ -404,12 +404,9 @@ fmat_matvec_avx512(const kern_fmat *m, const float *x, float *out, size_t r0, si
         const uint8_t *w0 = (const uint8_t *)m->data + r * m->row_bytes;
         const uint8_t *w1 = w0 + m->row_bytes, *w2 = w1 + m->row_bytes, *w3 = w2 + m->row_bytes;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        /* the page kick (KERN_KICK) for the rows two blocks on: one
-         * prefetch per 4 KiB of them (prefetches past the matrix's end are
-         * harmless; the F16 bitnet-large decode went from ~22 to 22-31
-         * tok/s, tenth round) */
-        for (size_t o = 0; o < 4 * m->row_bytes; o += 4096)
-            __builtin_prefetch(w0 + 8 * m->row_bytes + o, 0, 3);
+        /* the page kick for the rows two blocks on (F16 bitnet-large
+         * decode ~22 -> 22-31 tok/s, tenth round) */
+        kern_kick_range(w0 + 8 * m->row_bytes, 4 * m->row_bytes);
         for (size_t c = 0; c < cf; c += 16) {
             __m512 xv = _mm512_loadu_ps(x + c);
             a0 = _mm512_fmadd_ps(fw16(m->type, w0, c), xv, a0);
