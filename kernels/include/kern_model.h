@@ -135,6 +135,12 @@ typedef struct kern_ctx_opts {
     int n_threads;        /* worker threads incl. the caller; <= 0 means 1 */
     kern_kv_type kv_type; /* KV cache element type */
     uint32_t n_batch;     /* tokens per forward chunk; 0 = 64 */
+    /* KV heads per cache block: 1 = head-major (each head's rows one run),
+     * G > 1 = blocks of G heads with a position's G rows side by side, so
+     * that a thread attending to a block's heads reads one stream; it must
+     * divide n_head_kv. 0 = chosen for the CPU and thread count. The layout
+     * never changes a result (each head's arithmetic is the same). */
+    uint32_t kv_group;
 } kern_ctx_opts;
 
 /* Bytes the KV cache of a context with these options will use. */

@@ -175,6 +175,22 @@ static att_accum2_fn att_accum2_512;
 #endif
 static att_scores2_fn *att_scores2;
 static att_accum2_fn *att_accum2;
+/* One block of G KV heads (kv_group) in one pass over its K rows and one
+ * over its V rows, in address order; per head the arithmetic of
+ * att_scores / att_accum. Score row h at sc + h * sc_stride. NULL: no block
+ * loop on this path (heads one at a time, G * D apart). */
+#define ATT_BLOCK_MAX  16  /* heads per block the block loops take */
+#define ATT_BLOCK_DMAX 256 /* head_dim the block loops take */
+typedef void att_gscores_fn(const float *qv, const void *k, bool f16, size_t G, size_t D, size_t np,
+                            float scale, float *sc, size_t sc_stride);
+typedef void att_gaccum_fn(float *acc, const float *pr, size_t pr_stride, const void *v, bool f16,
+                           size_t G, size_t D, size_t np);
+#if defined(__x86_64__)
+static att_gscores_fn att_gscores_512;
+static att_gaccum_fn att_gaccum_512;
+#endif
+static att_gscores_fn *att_gscores;
+static att_gaccum_fn *att_gaccum;
 
 static void
 h2f_tab_build(void)
@@ -194,6 +210,8 @@ h2f_tab_build(void)
             att_accum = att_accum_512_any;
             att_scores2 = att_scores2_512;
             att_accum2 = att_accum2_512;
+            att_gscores = att_gscores_512;
+            att_gaccum = att_gaccum_512;
         }
     }
 #endif
@@ -771,6 +789,72 @@ att_accum2_512(float *acc0, float *acc1, const float *pr0, const float *pr1, con
 }
 #undef ATT_ACC512X2
 
+/* Scores of a block of G heads (G % 8 == 0, D % 8 == 0): the rows
+ * (position p, head h) in address order, eight at a time (heads s..s+7 of
+ * one position), two rows per register as in att_scores_512, each row's
+ * lanes against its own head's query. Per row the operations of
+ * att_scores_512 (and att_scores_avx), so the same bits. */
+ATT512 static void
+att_gscores_512(const float *qv, const void *k, bool f16, size_t G, size_t D, size_t np,
+                float scale, float *sc, size_t sc_stride)
+{
+    size_t es = f16 ? 2 : 4, rs = D * es;
+    __m512 xq[ATT_BLOCK_MAX / 2][ATT_BLOCK_DMAX / 8];
+    for (size_t h = 0; h < G; h += 2)
+        for (size_t i = 0; i < D; i += 8) {
+            __m256 a = _mm256_loadu_ps(qv + h * D + i), b = _mm256_loadu_ps(qv + (h + 1) * D + i);
+            xq[h / 2][i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(_mm512_castps256_ps512(a)), _mm256_castps_pd(b), 1));
+        }
+    const uint8_t *kb = k, *kend = kb + np * G * rs;
+    for (size_t p = 0; p < np; p++)
+        for (size_t s = 0; s < G; s += 8) {
+            const uint8_t *r = kb + (p * G + s) * rs;
+            if (f16)
+                att_pf(r + ATT_PF, kend, 8 * rs);
+            const __m512 *x0 = xq[s / 2], *x1 = xq[s / 2 + 1], *x2 = xq[s / 2 + 2],
+                         *x3 = xq[s / 2 + 3];
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t i = 0; i < D; i += 8) {
+                __m512 kr[4];
+                att_k8(r, rs, f16, i, kr);
+                a0 = _mm512_add_ps(a0, _mm512_mul_ps(x0[i / 8], kr[0]));
+                a1 = _mm512_add_ps(a1, _mm512_mul_ps(x1[i / 8], kr[1]));
+                a2 = _mm512_add_ps(a2, _mm512_mul_ps(x2[i / 8], kr[2]));
+                a3 = _mm512_add_ps(a3, _mm512_mul_ps(x3[i / 8], kr[3]));
+            }
+            float o[8];
+            att_tree8x2x4(a0, a1, a2, a3, scale, o);
+            for (size_t t = 0; t < 8; t++)
+                sc[(s + t) * sc_stride + p] = o[t];
+        }
+}
+
+/* a·V of a block (D % 16 == 0): acc row h += pr row h [p] * V row (p, h),
+ * the rows in address order, so each head's elements take the positions in
+ * order with the operations of att_accum_512: the same bits. The G * D
+ * accumulators stay in acc (L1; they do not fit in registers). */
+ATT512 static void
+att_gaccum_512(float *acc, const float *pr, size_t pr_stride, const void *v, bool f16, size_t G,
+               size_t D, size_t np)
+{
+    size_t es = f16 ? 2 : 4, rs = D * es;
+    const uint8_t *vb = v, *vend = vb + np * G * rs;
+    for (size_t p = 0; p < np; p++) {
+        const uint8_t *r0 = vb + p * G * rs;
+        if (f16)
+            att_pf(r0 + ATT_PF, vend, G * rs);
+        for (size_t h = 0; h < G; h++) {
+            const uint8_t *r = r0 + h * rs;
+            __m512 pp = _mm512_set1_ps(pr[h * pr_stride + p]);
+            float *a = acc + h * D;
+            for (size_t d = 0; d < D; d += 16)
+                _mm512_storeu_ps(a + d, _mm512_add_ps(_mm512_loadu_ps(a + d),
+                                                      _mm512_mul_ps(pp, att_ld16(r, f16, d))));
+        }
+    }
+}
+
 ATT512 static void
 att_scores_512_any(const float *qv, const void *k, bool f16, size_t stride, size_t D, size_t np,
                    float scale, float *sc)
@@ -938,20 +1022,46 @@ typedef struct att_job {
     size_t n;    /* tokens in the chunk */
     uint32_t p0; /* position of token 0 */
     bool pairs;  /* att_pair over heads 2u, 2u + 1 (see att_task) */
+    bool blocks; /* att_block over the heads of KV block u (see att_task) */
     _Atomic size_t next_head;
-    /* pairs: units not yet claimed are [low 32 bits, high 32 bits) */
+    /* pairs, blocks: units not yet claimed are [low 32 bits, high 32 bits) */
     _Atomic uint64_t pair_ends;
 } att_job;
 
 /* One (token, head) pair: scores over positions 0..p, softmax, ·V. With an
  * F16 cache, kf/vf hold this head's K/V rows already converted to float
  * (D apart), or are NULL to read the halves here; same values either way. */
-/* Element offset of (layer, kv head, position) in the head-major cache
- * [layer][kv head][position][head_dim]. */
+/* Element offset of (layer, kv head, position) in the cache
+ * [layer][kv head / G][position][kv head % G][head_dim], G = kv_group: with
+ * G = 1 each head's rows are one contiguous run; with G > 1 a position's
+ * rows of a block of G heads sit side by side, so one thread attending to
+ * the block's heads reads ONE stream (att_block) instead of 2G short ones,
+ * which the prefetchers barely follow (docs/performance.md, eleventh
+ * round). */
 static inline size_t
 kv_off(const kern_ctx *c, size_t layer, size_t kvh, size_t pos)
 {
-    return layer * c->kv_layer_elems + (kvh * (size_t)c->o.n_ctx + pos) * c->m->info.head_dim;
+    size_t G = c->kv_group;
+    return layer * c->kv_layer_elems +
+           ((kvh / G * (size_t)c->o.n_ctx + pos) * G + kvh % G) * c->m->info.head_dim;
+}
+
+/* Elements from one of a head's cached rows to the next position's. */
+static inline size_t
+kv_stride(const kern_ctx *c)
+{
+    return c->kv_group * c->m->info.head_dim;
+}
+
+size_t
+eng_kv_group_auto(const kern_model_info *I, int n_threads)
+{
+    pthread_once(&h2f_once, h2f_tab_build);
+    size_t G = 8, nth = n_threads > 1 ? (size_t)n_threads : 1;
+    if (!att_gscores || I->n_head != I->n_head_kv || I->head_dim % 16 ||
+        I->head_dim > ATT_BLOCK_DMAX || I->n_head_kv % G || I->n_head_kv / G < nth)
+        return 1;
+    return G;
 }
 
 /* Query head h's vector qs copied into qv (rounded to F16 with an F16
@@ -973,8 +1083,8 @@ att_head_start(const kern_ctx *c, uint32_t layer, size_t h, const float *qs, siz
     *k0 = (const uint8_t *)c->kv_k + base * es;
     *v0 = (const uint8_t *)c->kv_v + base * es;
     if (pf) {
-        att_pf(*k0, *k0 + np * D * es, ATT_PF);
-        att_pf(*v0, *v0 + np * D * es, ATT_PF);
+        att_pf(*k0, *k0 + np * kv_stride(c) * es, ATT_PF);
+        att_pf(*v0, *v0 + np * kv_stride(c) * es, ATT_PF);
     }
 }
 
@@ -1002,7 +1112,7 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     if (kf)
         att_scores(qv, kf, false, D, D, np, kq_scale, sc);
     else
-        att_scores(qv, k0, f16, D, D, np, kq_scale, sc);
+        att_scores(qv, k0, f16, kv_stride(c), D, np, kq_scale, sc);
     att_probs(c, sc, np);
     /* Accumulate in a local array (out of memory that might alias the
      * cache), same order per element: positions 0 up. */
@@ -1012,7 +1122,7 @@ att_one(const att_job *j, size_t t, size_t h, float *sc, const float *kf, const 
     if (vf)
         att_accum(acc, sc, vf, false, D, D, np);
     else
-        att_accum(acc, sc, v0, f16, D, D, np);
+        att_accum(acc, sc, v0, f16, kv_stride(c), D, np);
     memcpy(c->att + t * nq + h * D, acc, D * sizeof(float));
 }
 
@@ -1026,7 +1136,7 @@ att_pair(const att_job *j, size_t h, float *sc0, float *sc1)
     size_t D = c->m->info.head_dim, np = (size_t)j->p0 + 1;
     bool f16 = c->o.kv_type == KERN_KV_F16;
     float qv0[KERN_MAX_HEAD_DIM], qv1[KERN_MAX_HEAD_DIM];
-    ARIA_ASSERT(j->n == 1);
+    ARIA_ASSERT(j->n == 1 && c->kv_group == 1); /* the paired loops read rows D apart */
     const uint8_t *k0, *v0;
     att_head_start(c, j->layer, h, c->q + h * D, np, true, qv0, &k0, &v0);
     att_head_start(c, j->layer, h + 1, c->q + (h + 1) * D, np, false, qv1, &k0, &v0);
@@ -1040,6 +1150,34 @@ att_pair(const att_job *j, size_t h, float *sc0, float *sc1)
     att_accum2(acc0, acc1, sc0, sc1, v0, f16, D, np);
     memcpy(c->att + h * D, acc0, D * sizeof(float));
     memcpy(c->att + (h + 1) * D, acc1, D * sizeof(float));
+}
+
+/* Decode, the heads of KV block b (kv_group G heads, one query head each):
+ * att_one's steps for all of them, with one pass over the block's K rows
+ * and one over its V rows. sc: G rows of n_ctx floats. */
+static void
+att_block(const att_job *j, size_t b, float *sc)
+{
+    kern_ctx *c = j->c;
+    size_t D = c->m->info.head_dim, G = c->kv_group, np = (size_t)j->p0 + 1, N = c->o.n_ctx;
+    bool f16 = c->o.kv_type == KERN_KV_F16;
+    size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
+    ARIA_ASSERT(j->n == 1 && G <= ATT_BLOCK_MAX && D <= ATT_BLOCK_DMAX);
+    float qv[ATT_BLOCK_MAX * ATT_BLOCK_DMAX], acc[ATT_BLOCK_MAX * ATT_BLOCK_DMAX];
+    memcpy(qv, c->q + b * G * D, G * D * sizeof(float));
+    if (f16)
+        round_f16_row(qv, G * D);
+    size_t base = kv_off(c, j->layer, b * G, 0);
+    const uint8_t *k0 = (const uint8_t *)c->kv_k + base * es;
+    const uint8_t *v0 = (const uint8_t *)c->kv_v + base * es;
+    att_pf(k0, k0 + np * G * D * es, ATT_PF);
+    att_pf(v0, v0 + np * G * D * es, ATT_PF);
+    att_gscores(qv, k0, f16, G, D, np, 1.0f / sqrtf((float)D), sc, N);
+    for (size_t h = 0; h < G; h++)
+        att_probs(c, sc + h * N, np);
+    memset(acc, 0, G * D * sizeof(float));
+    att_gaccum(acc, sc, N, v0, f16, G, D, np);
+    memcpy(c->att + b * G * D, acc, G * D * sizeof(float));
 }
 
 /* Each task claims heads in turn until none is left (a head is a few us of
@@ -1057,16 +1195,19 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     const kern_model_info *I = &c->m->info;
     size_t H = I->n_head, D = I->head_dim;
     size_t P = (size_t)j->p0 + j->n; /* cached positions after this chunk */
-    float *sc = c->scores + task * 2 * (size_t)c->o.n_ctx;
+    size_t sc_rows = c->kv_group > 2 ? c->kv_group : 2;
+    float *sc = c->scores + task * sc_rows * (size_t)c->o.n_ctx;
     bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
     float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
     float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
-    if (j->pairs) { /* decode with grouped-query attention: heads two at a time */
-        /* Even tasks claim pairs from the front, odd ones from the back: the
-         * pairs of one KV head are neighbours, so with two threads at most
-         * one KV head's rows are read by both, and a head's second pair
-         * finds its K and V rows in this core's cache (each head was read
-         * by both threads when they claimed pairs in turn from the front). */
+    if (j->pairs || j->blocks) {
+        /* Decode with grouped-query attention: heads two at a time; with a
+         * blocked cache: a block of heads at a time. Even tasks claim units
+         * from the front, odd ones from the back: the pairs of one KV head
+         * are neighbours, so with two threads at most one KV head's rows are
+         * read by both, and a head's second pair finds its K and V rows in
+         * this core's cache (each head was read by both threads when they
+         * claimed pairs in turn from the front). */
         bool back = task % 2 == 1;
         uint64_t e = atomic_load_explicit(&j->pair_ends, memory_order_relaxed);
         for (;;) {
@@ -1077,7 +1218,11 @@ att_task(void *ctx, size_t task, size_t n_tasks)
             if (!atomic_compare_exchange_weak_explicit(&j->pair_ends, &e, ne, memory_order_relaxed,
                                                        memory_order_relaxed))
                 continue;
-            att_pair(j, 2 * (size_t)(back ? hi - 1 : lo), sc, sc + c->o.n_ctx);
+            size_t u = (size_t)(back ? hi - 1 : lo);
+            if (j->blocks)
+                att_block(j, u, sc);
+            else
+                att_pair(j, 2 * u, sc, sc + c->o.n_ctx);
             e = atomic_load_explicit(&j->pair_ends, memory_order_relaxed);
         }
         return;
@@ -1088,9 +1233,16 @@ att_task(void *ctx, size_t task, size_t n_tasks)
             break;
         if (conv) {
             size_t kvh = h / (I->n_head / I->n_head_kv);
-            size_t base = kv_off(c, j->layer, kvh, 0);
-            h2f_row((const uint16_t *)c->kv_k + base, kf, P * D);
-            h2f_row((const uint16_t *)c->kv_v + base, vf, P * D);
+            size_t base = kv_off(c, j->layer, kvh, 0), st = kv_stride(c);
+            if (st == D) { /* one run */
+                h2f_row((const uint16_t *)c->kv_k + base, kf, P * D);
+                h2f_row((const uint16_t *)c->kv_v + base, vf, P * D);
+            } else {
+                for (size_t p = 0; p < P; p++) {
+                    h2f_row((const uint16_t *)c->kv_k + base + p * st, kf + p * D, D);
+                    h2f_row((const uint16_t *)c->kv_v + base + p * st, vf + p * D, D);
+                }
+            }
         }
         for (size_t t = 0; t < j->n; t++)
             att_one(j, t, h, sc, kf, vf);
@@ -1209,12 +1361,19 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         }
         /* Decode with two or more query heads per KV head (an even count):
          * pairs of heads share one pass over their K and V rows. */
-        bool pairs = n == 1 && att_scores2 && I->n_head_kv < I->n_head &&
+        size_t G = c->kv_group;
+        bool pairs = n == 1 && att_scores2 && G == 1 && I->n_head_kv < I->n_head &&
                      (I->n_head / I->n_head_kv) % 2 == 0;
-        att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0, .pairs = pairs};
+        /* Decode with a blocked cache (see kv_off): a block of heads per
+         * unit where the block loops take it, else heads one at a time
+         * reading rows G * D apart. */
+        bool blocks = n == 1 && att_gscores && G > 1 && G % 8 == 0 && G <= ATT_BLOCK_MAX &&
+                      I->n_head == I->n_head_kv && D % 16 == 0 && D <= ATT_BLOCK_DMAX;
+        att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0, .pairs = pairs, .blocks = blocks};
+        size_t units = pairs ? I->n_head / 2 : blocks ? I->n_head / G : I->n_head;
         atomic_init(&aj.next_head, 0);
-        atomic_init(&aj.pair_ends, (uint64_t)(I->n_head / 2) << 32);
-        size_t n_tasks = c->n_att_slots, units = pairs ? I->n_head / 2 : I->n_head;
+        atomic_init(&aj.pair_ends, (uint64_t)units << 32);
+        size_t n_tasks = c->n_att_slots;
         if (n_tasks > units)
             n_tasks = units;
         if (n == 1) {

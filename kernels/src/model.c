@@ -731,6 +731,10 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
         return aria_errf(ARIA_EINVAL, "context: %d threads is over the limit 256", o.n_threads);
     if (o.kv_type != KERN_KV_F16 && o.kv_type != KERN_KV_F32)
         return aria_errf(ARIA_EINVAL, "context: unknown KV cache type %d", (int)o.kv_type);
+    if (o.kv_group && (o.kv_group > I->n_head_kv || I->n_head_kv % o.kv_group))
+        return aria_errf(ARIA_EINVAL,
+                         "context: kv_group %u does not divide the model's %u KV heads", o.kv_group,
+                         I->n_head_kv);
     kern_ctx *c = aria_calloc(1, sizeof *c);
     if (!c)
         return aria_errf(ARIA_ENOMEM, "context: out of memory");
@@ -746,6 +750,7 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
     c->width = W;
     size_t el = o.kv_type == KERN_KV_F32 ? 4 : 2;
     c->kv_layer_elems = (size_t)o.n_ctx * nkv;
+    c->kv_group = o.kv_group ? o.kv_group : eng_kv_group_auto(I, o.n_threads);
     size_t kv_bytes = 0;
     if (I->n_layer && c->kv_layer_elems <= SIZE_MAX / I->n_layer / el) {
         kv_bytes = c->kv_layer_elems * I->n_layer * el;
@@ -765,7 +770,8 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
     c->up = aria_alloc_array(B * F, sizeof(float));
     c->out = aria_alloc_array(B * W, sizeof(float));
     c->n_att_slots = (size_t)o.n_threads;
-    c->scores = aria_alloc_array(c->n_att_slots * 2 * (size_t)o.n_ctx, sizeof(float));
+    size_t sc_rows = c->kv_group > 2 ? c->kv_group : 2;
+    c->scores = aria_alloc_array(c->n_att_slots * sc_rows * (size_t)o.n_ctx, sizeof(float));
     c->kvf = aria_alloc_array(c->n_att_slots * 2 * (size_t)o.n_ctx * I->head_dim, sizeof(float));
     size_t stride = kern_act_padded(W);
     c->acts_q = aria_alloc_array(B, stride);

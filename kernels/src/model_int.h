@@ -96,12 +96,14 @@ struct kern_ctx {
     kern_ctx_opts o;
     uint32_t pos;    /* tokens in the cache */
     kern_pool *pool; /* NULL when n_threads == 1 */
-    /* KV cache: per layer [n_head_kv][n_ctx][head_dim], F16 or F32, on
-     * 2 MiB pages (kern_big_alloc; raw/len free it). */
+    /* KV cache: per layer [n_head_kv / G][n_ctx][G][head_dim] with G =
+     * kv_group heads per block (G = 1: head-major), F16 or F32, on 2 MiB
+     * pages (kern_big_alloc; raw/len free it). forward.c's kv_off. */
     void *kv_k, *kv_v;
     void *kv_k_raw, *kv_v_raw;
     size_t kv_k_len, kv_v_len;
     size_t kv_layer_elems; /* n_ctx * n_head_kv * head_dim */
+    size_t kv_group;       /* G above (opts.kv_group resolved) */
     /* RoPE tables [n_ctx][n_rot/2]. */
     float *rope_cos, *rope_sin;
     /* Activations, B = n_batch rows each (shape comments per row). */
@@ -114,8 +116,8 @@ struct kern_ctx {
     float *gate;   /* [B][n_ff] */
     float *up;     /* [B][n_ff] */
     float *out;    /* [B][max(n_embd, n_ff, n_q)] matmul output */
-    float *scores; /* [n_att_slots][2][n_ctx] attention scratch, one per task (two
-                      rows: att_pair) */
+    float *scores; /* [n_att_slots][max(2, kv_group)][n_ctx] attention scratch,
+                      one per task (two rows: att_pair; G rows: a block) */
     float *kvf;    /* [n_att_slots][2][n_ctx][head_dim] K/V rows as float (prefill) */
     size_t n_att_slots;
     size_t width;   /* max(n_embd, n_ff, n_q) */
@@ -128,6 +130,10 @@ struct kern_ctx {
 /* forward.c: evaluate n <= n_batch tokens at positions c->pos.. (already
  * checked to fit); write the last token's logits if logits != NULL. */
 void eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits);
+/* forward.c: the KV heads per cache block chosen when opts.kv_group is 0:
+ * blocks of 8 where this CPU has the block attention loops and there is a
+ * block per thread, else 1 (head-major). */
+size_t eng_kv_group_auto(const kern_model_info *I, int n_threads);
 /* forward.c: y[t][rows] = W x[t] for n tokens (x row stride xs, y stride ys). */
 void eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n, float *y,
                    size_t ys);

@@ -45,14 +45,16 @@ small_opts(const char *arch, kern_wtype t, uint64_t seed)
 
 static const int32_t PROMPT[N_PROMPT] = {1, 17, 300, 42, 42, 199};
 
-/* Engine logits for the prompt then N_STEPS greedy steps: (1 + N_STEPS) x V. */
+/* Engine logits for the prompt then N_STEPS greedy steps: (1 + N_STEPS) x V,
+ * with the KV cache in blocks of kv_group heads (0: the engine's choice). */
 static void
-engine_run(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, bool one_by_one,
-           float *out)
+engine_run_g(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, bool one_by_one,
+             uint32_t kv_group, float *out)
 {
     uint32_t V = kern_model_get_info(m)->n_vocab;
     kern_ctx *c = NULL;
-    kern_ctx_opts o = {.n_ctx = 32, .n_threads = threads, .kv_type = kv, .n_batch = n_batch};
+    kern_ctx_opts o = {
+        .n_ctx = 32, .n_threads = threads, .kv_type = kv, .n_batch = n_batch, .kv_group = kv_group};
     cr_assert_eq(kern_ctx_new_opts(m, &o, &c), 0, "%s", aria_err_msg());
     if (one_by_one) {
         for (int i = 0; i < N_PROMPT; i++)
@@ -69,6 +71,13 @@ engine_run(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, 
         cr_assert_eq(kern_ctx_eval(c, &best, 1, out + (size_t)(s + 1) * V), 0);
     }
     kern_ctx_free(c);
+}
+
+static void
+engine_run(const kern_model *m, int threads, uint32_t n_batch, kern_kv_type kv, bool one_by_one,
+           float *out)
+{
+    engine_run_g(m, threads, n_batch, kv, one_by_one, 0, out);
 }
 
 /* Load `path`, run the engine and the float reference on PROMPT + N_STEPS
@@ -193,6 +202,65 @@ Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks)
     }
 }
 
+/* The KV cache in blocks of G heads (kern_ctx_opts.kv_group) never changes
+ * a logit: 16 heads of 32 (no grouped-query attention: blocks of 8 and 16
+ * take the block loops where the CPU has them, 2 and 4 the per-head loops
+ * reading rows G * head_dim apart) and 16 query heads on 8 KV heads (per-head
+ * loops, the paired loops only in the head-major layout), both cache types,
+ * 1 and 2 threads, the prompt in one chunk, in chunks of 5 and token by
+ * token; all bit for bit the head-major layout on one thread. A kv_group
+ * that does not divide the KV heads is refused with an error naming it. */
+Test(model, kv_cache_layouts_give_identical_logits)
+{
+    const uint32_t kvh[] = {16, 8};
+    const uint32_t groups[] = {0, 2, 4, 8, 16};
+    for (size_t s = 0; s < ARIA_ARRAY_LEN(kvh); s++) {
+        char path[128];
+        tmp_path(path, sizeof path, "kvg");
+        synth_opts so = small_opts(ARCHS[s == 0 ? 2 : 3], KERN_WT_TQ2_0, 400 + s);
+        so.n_embd = 512;
+        so.n_head = 16;
+        so.n_head_kv = kvh[s];
+        cr_assert_eq(synth_write(path, &so), 0);
+        kern_model *m = NULL;
+        kern_model_opts mo = {.no_tokenizer = true};
+        cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s", aria_err_msg());
+        size_t n = (size_t)(1 + N_STEPS) * kern_model_get_info(m)->n_vocab;
+        float *base = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+        for (int kv = 0; kv < 2; kv++) {
+            engine_run_g(m, 1, 64, (kern_kv_type)kv, false, 1, base);
+            for (size_t g = 0; g < ARIA_ARRAY_LEN(groups); g++) {
+                if (groups[g] > kvh[s])
+                    continue;
+                for (int th = 1; th <= 2; th++) {
+                    engine_run_g(m, th, 64, (kern_kv_type)kv, false, groups[g], other);
+                    cr_expect(memcmp(base, other, n * sizeof(float)) == 0,
+                              "%u KV heads, kv %d, kv_group %u, %d threads: logits differ", kvh[s],
+                              kv, groups[g], th);
+                }
+                engine_run_g(m, 2, 5, (kern_kv_type)kv, false, groups[g], other);
+                cr_expect(memcmp(base, other, n * sizeof(float)) == 0,
+                          "kv_group %u, chunks of 5: logits differ", groups[g]);
+                engine_run_g(m, 2, 1, (kern_kv_type)kv, true, groups[g], other);
+                cr_expect(memcmp(base, other, n * sizeof(float)) == 0,
+                          "kv_group %u, token by token: logits differ", groups[g]);
+            }
+        }
+        const uint32_t bad[] = {3, 32};
+        for (size_t b = 0; b < ARIA_ARRAY_LEN(bad); b++) {
+            kern_ctx *c = NULL;
+            kern_ctx_opts o = {.n_ctx = 32, .n_threads = 1, .kv_group = bad[b]};
+            cr_expect_eq(kern_ctx_new_opts(m, &o, &c), ARIA_EINVAL, "kv_group %u accepted", bad[b]);
+            cr_expect(c == NULL);
+            cr_expect(strstr(aria_err_msg(), "kv_group") != NULL, "error: %s", aria_err_msg());
+        }
+        free(base);
+        free(other);
+        kern_model_free(m);
+        unlink(path);
+    }
+}
+
 /* Run `aria run` with ARIA_ISA=isa, writing logits to out_path. */
 static int run_aria_isa_args(const char *model, const char *isa, const char *out_path,
                              const char *ids, const char *n, const char *kv);
@@ -274,11 +342,15 @@ Test(model, logits_bit_identical_on_every_isa_path)
  * head_dim 96 (a 64 + 32 split), 36 (fallback) and 128 (two full passes),
  * both KV cache types, 13 prompt positions (not a multiple of 4) plus 9
  * decode steps. Two or four query heads per KV head (head_dim 36, 64, 128)
- * take the paired decode loops (att_pair) on the AVX-512 path. */
+ * take the paired decode loops (att_pair) on the AVX-512 path; 16 heads of
+ * 32 with no grouped-query attention take the KV cache in blocks of 8 heads
+ * and the block loops (att_block) there (2 threads), the head-major cache
+ * on the others. */
 Test(model, attention_bit_identical_on_every_isa_path)
 {
     const char *isas[] = {"scalar", "avx2", "avx512"};
-    const uint32_t embd[] = {384, 144, 512, 256}, heads[] = {4, 4, 4, 4}, kvh[] = {4, 2, 1, 2};
+    const uint32_t embd[] = {384, 144, 512, 256, 512}, heads[] = {4, 4, 4, 4, 16},
+                   kvh[] = {4, 2, 1, 2, 16};
     const char *kvs[] = {"f16", "f32"};
     for (size_t s = 0; s < ARIA_ARRAY_LEN(embd); s++) {
         for (size_t k = 0; k < 2; k++) {
