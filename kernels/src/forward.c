@@ -1152,6 +1152,29 @@ att_pair(const att_job *j, size_t h, float *sc0, float *sc1)
     memcpy(c->att + (h + 1) * D, acc1, D * sizeof(float));
 }
 
+/* KV heads [h0, h1) of token t at position p of layer l: k rotated in
+ * place, then its K and V rows written into the cache. */
+static void
+new_rows(kern_ctx *c, uint32_t l, size_t t, uint32_t p, size_t h0, size_t h1)
+{
+    const kern_model_info *I = &c->m->info;
+    size_t D = I->head_dim, nkv = (size_t)I->n_head_kv * D;
+    bool f16 = c->o.kv_type == KERN_KV_F16;
+    for (size_t h = h0; h < h1; h++)
+        rope(c, c->k + t * nkv + h * D, p);
+    for (size_t h = h0; h < h1; h++) {
+        size_t off = kv_off(c, l, h, p);
+        const float *ks = c->k + t * nkv + h * D, *vs = c->v + t * nkv + h * D;
+        if (f16) {
+            f2h_row(ks, (uint16_t *)c->kv_k + off, D);
+            f2h_row(vs, (uint16_t *)c->kv_v + off, D);
+        } else {
+            memcpy((float *)c->kv_k + off, ks, D * sizeof(float));
+            memcpy((float *)c->kv_v + off, vs, D * sizeof(float));
+        }
+    }
+}
+
 /* Decode, the heads of KV block b (kv_group G heads, one query head each):
  * att_one's steps for all of them, with one pass over the block's K rows
  * and one over its V rows. sc: G rows of n_ctx floats. */
@@ -1164,6 +1187,11 @@ att_block(const att_job *j, size_t b, float *sc)
     size_t es = f16 ? sizeof(uint16_t) : sizeof(float);
     ARIA_ASSERT(j->n == 1 && G <= ATT_BLOCK_MAX && D <= ATT_BLOCK_DMAX);
     float qv[ATT_BLOCK_MAX * ATT_BLOCK_DMAX], acc[ATT_BLOCK_MAX * ATT_BLOCK_DMAX];
+    /* this token's rows of the block: rotated and written by the thread
+     * that reads them next, as one contiguous run per K and V */
+    for (size_t h = b * G; h < (b + 1) * G; h++)
+        rope(c, c->q + h * D, j->p0);
+    new_rows(c, j->layer, 0, j->p0, b * G, (b + 1) * G);
     memcpy(qv, c->q + b * G * D, G * D * sizeof(float));
     if (f16)
         round_f16_row(qv, G * D);
@@ -1328,37 +1356,6 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
                 eng_mat_apply_n(c, ws + 1, 2, c->xn, W, n, ys + 1, st + 1);
             }
         }
-        /* Decode: this token's cache rows, fetched while q is rotated (when
-         * they were fetched before the q/k/v run, that run's weight stream
-         * had evicted them again by the time they were written). */
-        if (n == 1)
-            for (size_t h = 0; h < I->n_head_kv; h++) {
-                size_t off = kv_off(c, l, h, p0), es = f16 ? 2 : 4;
-                const uint8_t *kr = (const uint8_t *)c->kv_k + off * es;
-                const uint8_t *vr = (const uint8_t *)c->kv_v + off * es;
-                att_pf(kr, kr + D * es, D * es);
-                att_pf(vr, vr + D * es, D * es);
-            }
-        for (size_t t = 0; t < n; t++) {
-            uint32_t p = p0 + (uint32_t)t;
-            for (size_t h = 0; h < I->n_head; h++)
-                rope(c, c->q + t * nq + h * D, p);
-            for (size_t h = 0; h < I->n_head_kv; h++)
-                rope(c, c->k + t * nkv + h * D, p);
-            /* head-major cache: [layer][kv head][position][D], so each
-             * head's rows are one contiguous stream for attention */
-            for (size_t h = 0; h < I->n_head_kv; h++) {
-                size_t off = kv_off(c, l, h, p);
-                const float *ks = c->k + t * nkv + h * D, *vs = c->v + t * nkv + h * D;
-                if (f16) {
-                    f2h_row(ks, (uint16_t *)c->kv_k + off, D);
-                    f2h_row(vs, (uint16_t *)c->kv_v + off, D);
-                } else {
-                    memcpy((float *)c->kv_k + off, ks, D * sizeof(float));
-                    memcpy((float *)c->kv_v + off, vs, D * sizeof(float));
-                }
-            }
-        }
         /* Decode with two or more query heads per KV head (an even count):
          * pairs of heads share one pass over their K and V rows. */
         size_t G = c->kv_group;
@@ -1369,6 +1366,24 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
          * reading rows G * D apart. */
         bool blocks = n == 1 && att_gscores && G > 1 && G % 8 == 0 && G <= ATT_BLOCK_MAX &&
                       I->n_head == I->n_head_kv && D % 16 == 0 && D <= ATT_BLOCK_DMAX;
+        /* Decode: this token's cache rows, fetched while q is rotated (when
+         * they were fetched before the q/k/v run, that run's weight stream
+         * had evicted them again by the time they were written). */
+        if (n == 1 && !blocks)
+            for (size_t h = 0; h < I->n_head_kv; h++) {
+                size_t off = kv_off(c, l, h, p0), es = f16 ? 2 : 4;
+                const uint8_t *kr = (const uint8_t *)c->kv_k + off * es;
+                const uint8_t *vr = (const uint8_t *)c->kv_v + off * es;
+                att_pf(kr, kr + D * es, D * es);
+                att_pf(vr, vr + D * es, D * es);
+            }
+        /* (with blocks, each block's task does these for its heads) */
+        for (size_t t = 0; t < n && !blocks; t++) {
+            uint32_t p = p0 + (uint32_t)t;
+            for (size_t h = 0; h < I->n_head; h++)
+                rope(c, c->q + t * nq + h * D, p);
+            new_rows(c, l, t, p, 0, I->n_head_kv);
+        }
         att_job aj = {.c = c, .layer = l, .n = n, .p0 = p0, .pairs = pairs, .blocks = blocks};
         size_t units = pairs ? I->n_head / 2 : blocks ? I->n_head / G : I->n_head;
         atomic_init(&aj.next_head, 0);
