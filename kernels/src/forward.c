@@ -789,11 +789,12 @@ att_accum2_512(float *acc0, float *acc1, const float *pr0, const float *pr1, con
 }
 #undef ATT_ACC512X2
 
-/* Scores of a block of G heads (G % 8 == 0, D % 8 == 0): the rows
- * (position p, head h) in address order, eight at a time (heads s..s+7 of
- * one position), two rows per register as in att_scores_512, each row's
- * lanes against its own head's query. Per row the operations of
- * att_scores_512 (and att_scores_avx), so the same bits. */
+/* Scores of a block of G heads (G % 4 == 0, D % 8 == 0): the rows
+ * (position p, head h) in address order, eight at a time (with G = 4, two
+ * positions), two rows per register as in att_scores_512, each row's lanes
+ * against its own head's query; rows left over (G = 4, np odd) one at a
+ * time by att_scores_avx. Per row the operations of att_scores_512 (and
+ * att_scores_avx), so the same bits. */
 ATT512 static void
 att_gscores_512(const float *qv, const void *k, bool f16, size_t G, size_t D, size_t np,
                 float scale, float *sc, size_t sc_stride)
@@ -806,28 +807,33 @@ att_gscores_512(const float *qv, const void *k, bool f16, size_t G, size_t D, si
             xq[h / 2][i / 8] = _mm512_castpd_ps(_mm512_insertf64x4(
                 _mm512_castps_pd(_mm512_castps256_ps512(a)), _mm256_castps_pd(b), 1));
         }
-    const uint8_t *kb = k, *kend = kb + np * G * rs;
-    for (size_t p = 0; p < np; p++)
-        for (size_t s = 0; s < G; s += 8) {
-            const uint8_t *r = kb + (p * G + s) * rs;
-            if (f16)
-                att_pf(r + ATT_PF, kend, 8 * rs);
-            const __m512 *x0 = xq[s / 2], *x1 = xq[s / 2 + 1], *x2 = xq[s / 2 + 2],
-                         *x3 = xq[s / 2 + 3];
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t i = 0; i < D; i += 8) {
-                __m512 kr[4];
-                att_k8(r, rs, f16, i, kr);
-                a0 = _mm512_add_ps(a0, _mm512_mul_ps(x0[i / 8], kr[0]));
-                a1 = _mm512_add_ps(a1, _mm512_mul_ps(x1[i / 8], kr[1]));
-                a2 = _mm512_add_ps(a2, _mm512_mul_ps(x2[i / 8], kr[2]));
-                a3 = _mm512_add_ps(a3, _mm512_mul_ps(x3[i / 8], kr[3]));
-            }
-            float o[8];
-            att_tree8x2x4(a0, a1, a2, a3, scale, o);
-            for (size_t t = 0; t < 8; t++)
-                sc[(s + t) * sc_stride + p] = o[t];
+    size_t nr = np * G, hp = G / 2;
+    const uint8_t *kb = k, *kend = kb + nr * rs;
+    size_t r0 = 0;
+    for (; r0 + 8 <= nr; r0 += 8) {
+        const uint8_t *r = kb + r0 * rs;
+        if (f16)
+            att_pf(r + ATT_PF, kend, 8 * rs);
+        size_t s = r0 % G / 2; /* the head pair of rows r0, r0 + 1 */
+        const __m512 *x0 = xq[s], *x1 = xq[(s + 1) % hp], *x2 = xq[(s + 2) % hp],
+                     *x3 = xq[(s + 3) % hp];
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < D; i += 8) {
+            __m512 kr[4];
+            att_k8(r, rs, f16, i, kr);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(x0[i / 8], kr[0]));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(x1[i / 8], kr[1]));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(x2[i / 8], kr[2]));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(x3[i / 8], kr[3]));
         }
+        float o[8];
+        att_tree8x2x4(a0, a1, a2, a3, scale, o);
+        for (size_t t = 0; t < 8; t++)
+            sc[(r0 + t) % G * sc_stride + (r0 + t) / G] = o[t];
+    }
+    for (; r0 < nr; r0++)
+        att_scores_avx(qv + r0 % G * D, kb + r0 * rs, f16, D, D, 1, scale,
+                       sc + r0 % G * sc_stride + r0 / G);
 }
 
 /* a·V of a block (D % 16 == 0): acc row h += pr row h [p] * V row (p, h),
@@ -1057,11 +1063,16 @@ size_t
 eng_kv_group_auto(const kern_model_info *I, int n_threads)
 {
     pthread_once(&h2f_once, h2f_tab_build);
-    size_t G = 8, nth = n_threads > 1 ? (size_t)n_threads : 1;
+    size_t nth = n_threads > 1 ? (size_t)n_threads : 1;
     if (!att_gscores || I->n_head != I->n_head_kv || I->head_dim % 16 ||
-        I->head_dim > ATT_BLOCK_DMAX || I->n_head_kv % G || I->n_head_kv / G < nth)
+        I->head_dim > ATT_BLOCK_DMAX)
         return 1;
-    return G;
+    /* the largest block with a block per thread (two per thread, for
+     * balance: attention even in pool-stats A/B, eleventh round) */
+    for (size_t G = 8; G >= 4; G /= 2)
+        if (I->n_head_kv % G == 0 && I->n_head_kv / G >= nth)
+            return G;
+    return 1;
 }
 
 /* Query head h's vector qs copied into qv (rounded to F16 with an F16
@@ -1364,7 +1375,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         /* Decode with a blocked cache (see kv_off): a block of heads per
          * unit where the block loops take it, else heads one at a time
          * reading rows G * D apart. */
-        bool blocks = n == 1 && att_gscores && G > 1 && G % 8 == 0 && G <= ATT_BLOCK_MAX &&
+        bool blocks = n == 1 && att_gscores && G > 1 && G % 4 == 0 && G <= ATT_BLOCK_MAX &&
                       I->n_head == I->n_head_kv && D % 16 == 0 && D <= ATT_BLOCK_DMAX;
         /* Decode: this token's cache rows, fetched while q is rotated (when
          * they were fetched before the q/k/v run, that run's weight stream

@@ -131,8 +131,8 @@ struct kern_ctx {
  * checked to fit); write the last token's logits if logits != NULL. */
 void eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits);
 /* forward.c: the KV heads per cache block chosen when opts.kv_group is 0:
- * blocks of 8 where this CPU has the block attention loops and there is a
- * block per thread, else 1 (head-major). */
+ * blocks of 8 (else 4) where this CPU has the block attention loops and
+ * there is a block per thread, else 1 (head-major). */
 size_t eng_kv_group_auto(const kern_model_info *I, int n_threads);
 /* forward.c: y[t][rows] = W x[t] for n tokens (x row stride xs, y stride ys). */
 void eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n, float *y,

@@ -203,9 +203,10 @@ Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks)
 }
 
 /* The KV cache in blocks of G heads (kern_ctx_opts.kv_group) never changes
- * a logit: 16 heads of 32 (no grouped-query attention: blocks of 8 and 16
- * take the block loops where the CPU has them, 2 and 4 the per-head loops
- * reading rows G * head_dim apart) and 16 query heads on 8 KV heads (per-head
+ * a logit: 16 heads of 32 (no grouped-query attention: blocks of 4, 8 and 16
+ * take the block loops where the CPU has them (with 4, the last position's
+ * rows of an odd count one at a time), 2 the per-head loops reading rows
+ * G * head_dim apart) and 16 query heads on 8 KV heads (per-head
  * loops, the paired loops only in the head-major layout), both cache types,
  * 1 and 2 threads, the prompt in one chunk, in chunks of 5 and token by
  * token; all bit for bit the head-major layout on one thread. A kv_group
