@@ -48,6 +48,20 @@ measure_bandwidth(kern_pool *pool, int reps, double *cpu_gbs)
     return bw.gbs;
 }
 
+/* The mean of two bandwidth passes of `reps` repetitions, one right before
+ * and one right after the timing `timed` (the lines of weights that stream
+ * from memory are set against the bandwidth of their own minute; see
+ * bench_model). *before / *after: the two. */
+typedef struct bw_around {
+    double before, after;
+} bw_around;
+
+static double
+bw_mean(const bw_around *b)
+{
+    return (b->before + b->after) / 2;
+}
+
 /* ------------------------------------------------------------------ */
 /* matrices with random content                                          */
 /* ------------------------------------------------------------------ */
@@ -475,6 +489,24 @@ print_res(const char *kernel, const char *shape_s, const kern_ops *o, int thread
     fflush(stdout);
 }
 
+/* A kernel line whose weights stream from memory: job j timed between two
+ * bandwidth passes (same threads), its fraction against their mean. */
+static void
+print_res_around(kern_pool *p, const char *kernel, const char *shape_s, const kern_ops *o,
+                 int threads, job *j, int reps, double bytes, double ops)
+{
+    double c;
+    bw_around b;
+    b.before = measure_bandwidth(p, 3, &c);
+    res r = time_job(p, j, reps, bytes, ops);
+    b.after = measure_bandwidth(p, 3, &c);
+    printf("kernel %-14s %-18s %-10s threads %d  %9.3f ms  %7.2f GB/s  %7.1f GOP/s  %5.1f%% of "
+           "%.1f GB/s (passes before/after %.1f / %.1f)\n",
+           kernel, shape_s, o->name, threads, r.ms, r.gbs, r.gops, 100.0 * r.gbs / bw_mean(&b),
+           bw_mean(&b), b.before, b.after);
+    fflush(stdout);
+}
+
 static void
 bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
 {
@@ -535,8 +567,8 @@ bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
         .type = KERN_FT_F16, .rows = fr, .cols = cols, .row_bytes = cols * 2, .data = f16};
     job jf = {.o = o, .kind = 2, .m = &fm, .x = x, .out = out, .rows = fr};
     snprintf(shp, sizeof shp, "%zux%zu f16", fr, cols);
-    print_res("fmat_matvec", shp, o, threads,
-              time_job(p, &jf, kreps, (double)fr * cols * 2, 2.0 * fr * cols), bw);
+    print_res_around(p, "fmat_matvec", shp, o, threads, &jf, kreps, (double)fr * cols * 2,
+                     2.0 * fr * cols);
     free(f16);
 
     /* int8 head 32000 x 1536 (49 MB) */
@@ -544,8 +576,8 @@ bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
     if (new_i8mat(&h, fr, cols) == 0) {
         job jh = {.o = o, .kind = 3, .m = &h, .a = &a1.a, .out = out, .rows = fr};
         snprintf(shp, sizeof shp, "%zux%zu", fr, cols);
-        print_res("i8mat_matvec", shp, o, threads,
-                  time_job(p, &jh, kreps, (double)kern_i8mat_bytes(&h), 2.0 * fr * cols), bw);
+        print_res_around(p, "i8mat_matvec", shp, o, threads, &jh, kreps,
+                         (double)kern_i8mat_bytes(&h), 2.0 * fr * cols);
         kern_i8mat_fini(&h);
     }
     free(a1.mem);
@@ -556,16 +588,21 @@ bench_kernels(const kern_ops *o, int threads, int reps, double bw, int quick)
 }
 
 /* One `stream` line: job j (a matvec of j->rows x cols, `bytes` of weights)
- * timed, beside the bandwidth pass bw. */
+ * timed between two bandwidth passes (same threads), against their mean. */
 static void
-stream_line(kern_pool *p, job *j, size_t cols, int threads, int reps, double bytes, double bw)
+stream_line(kern_pool *p, job *j, size_t cols, int threads, int reps, double bytes)
 {
     char shp[64];
     snprintf(shp, sizeof shp, "%zux%zu", j->rows, cols);
+    double c;
+    bw_around b;
+    b.before = measure_bandwidth(p, 3, &c);
     res r = time_job(p, j, reps, bytes, 2.0 * (double)j->rows * (double)cols);
-    printf("stream %-12s %-13s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% bw\n",
+    b.after = measure_bandwidth(p, 3, &c);
+    printf("stream %-12s %-13s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% of %.1f GB/s "
+           "(passes before/after %.1f / %.1f)\n",
            j->kind == 3 ? "i8mat_matvec" : "tmat_matvec", shp, j->o->name, threads, r.ms, r.gbs,
-           100.0 * r.gbs / bw);
+           100.0 * r.gbs / bw_mean(&b), bw_mean(&b), b.before, b.after);
     fflush(stdout);
 }
 
@@ -575,7 +612,7 @@ stream_line(kern_pool *p, job *j, size_t cols, int threads, int reps, double byt
  * pass (the ceiling a decode run can approach). One ternary line per column
  * count of the model shapes (the activation row grows with it). */
 static void
-bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
+bench_stream(const kern_ops *o, int threads, int reps, int quick)
 {
     kern_pool *p = NULL;
     if (kern_pool_new(threads, &p) < 0)
@@ -606,7 +643,7 @@ bench_stream(const kern_ops *o, int threads, int reps, double bw, int quick)
             job j = {.o = o, .kind = kind, .a = &a.a, .out = out, .rows = rows};
             j.m = kind == 3 ? (const void *)&h : (const void *)&m;
             double bytes = kind == 3 ? (double)kern_i8mat_bytes(&h) : (double)kern_tmat_bytes(&m);
-            stream_line(p, &j, cols, threads, reps, bytes, bw);
+            stream_line(p, &j, cols, threads, reps, bytes);
             if (kind == 3)
                 kern_i8mat_fini(&h);
             else
@@ -685,7 +722,7 @@ main(int argc, char **argv)
         bench_kernels(o, threads, reps, bwt, quick);
         if (o->isa == KERN_ISA_SCALAR)
             continue; /* the sweep in scalar takes minutes */
-        bench_stream(o, threads, reps, bwt, quick);
+        bench_stream(o, threads, reps, quick);
         if (!strcmp(shape_sel, "large") || !strcmp(shape_sel, "both")) {
             bench_model(&large, o, 1, reps, quick ? 3 : 5);
             bench_model(&large, o, threads, reps, quick ? 3 : 5);
