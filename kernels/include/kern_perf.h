@@ -22,7 +22,7 @@ extern "C" {
  * without VNNI runs "avx2"). */
 const char *kern_kernels_path(void);
 
-#define KERN_MEMBW_READERS 3 /* with AVX2; one reader without */
+#define KERN_MEMBW_READERS 4 /* with AVX-512F; 3 with AVX2; one reader without */
 
 typedef struct kern_membw {
     double gbs;      /* median over the reps: bytes / wall-clock seconds / 1e9 */
@@ -31,18 +31,19 @@ typedef struct kern_membw {
     /* each reader's median, bytes / wall-clock seconds / 1e9: [0] the
      * hardware prefetchers alone, [1] a software prefetch of every line
      * 16 KiB ahead, [2] the decode kernels' page kick (one prefetch per
-     * 4 KiB page); 0 where only one reader runs (no AVX2); gbs is the
-     * largest */
+     * 4 KiB page), [3] the page kick with 512-bit loads, 256 bytes per
+     * step (AVX-512F); 0 where a reader does not run (no AVX2: only [0];
+     * no AVX-512F: not [3]); gbs is the largest */
     double reader_gbs[KERN_MEMBW_READERS];
 } kern_membw;
 
 /* Memory read bandwidth: n_threads threads (the engine's pool; the caller
  * is one of them) each stream a slice of a `bytes` buffer (2 MiB pages where
- * the OS allows), once to warm up, then `reps` timed passes of each of
- * three readers, interleaved: the hardware prefetchers alone, a software
- * prefetch of every line, and the decode kernels' page kick (x86-64 with
- * AVX2; else one plain reader). The medians are those of the reader with
- * the shortest median time (membw.c says why). `bytes` should be far larger than the
+ * the OS allows), once to warm up, then `reps` timed passes of each
+ * reader, interleaved: the hardware prefetchers alone, a software prefetch
+ * of every line, and the decode kernels' page kick (x86-64 with AVX2; else
+ * one plain reader), and the page kick with 512-bit loads (AVX-512F). The medians are those of the
+ * reader with the shortest median time (membw.c says why). `bytes` should be far larger than the
  * last-level cache (>= 256 MiB). Errors: ARIA_EINVAL (n_threads outside
  * 1..256, bytes < 1 MiB, reps outside 1..1000), ARIA_ENOMEM. */
 int kern_membw_measure(int n_threads, size_t bytes, int reps, kern_membw *out) ARIA_MUST_CHECK;

@@ -13,8 +13,13 @@
  * threads 35.3-36.2 against 36.5-37.7 in a slow minute and more with the
  * hardware alone in fast ones; the page kick, added when the kernels took
  * it up, read 20-30 % more than the hardware alone in fast minutes (tenth
- * round of docs/performance.md). Any one reader alone would under-read the
- * machine some of the time, and so flatter the roofline fraction.
+ * round of docs/performance.md). A fourth reader (AVX-512F) kicks the
+ * pages the same way with 64-byte loads, 256 bytes per step: the int8 head
+ * kernel (64-byte loads, 4 chunks per step) streamed 108 % of the three
+ * AVX2 readers' best, and in a scratch program this reader read 71-72 GB/s
+ * where the AVX2 kick reader read 64-65 (eleventh round). Any one reader
+ * alone would under-read the machine some of the time, and so flatter the
+ * roofline fraction; so would a reader slower than our own kernels.
  */
 #define _DEFAULT_SOURCE /* madvise, MAP_ANONYMOUS */
 #include <stdlib.h>
@@ -36,13 +41,13 @@ kern_kernels_path(void)
 }
 
 /* the readers, in the order of kern_membw.reader_gbs */
-enum { BW_HW, BW_PF, BW_KICK };
+enum { BW_HW, BW_PF, BW_KICK, BW_KICK512 };
 
 typedef struct bw_ctx {
     const uint8_t *buf;
     size_t bytes;
-    bool avx2;
-    int rd; /* this pass's reader: BW_HW, BW_PF or BW_KICK */
+    bool avx2, avx512;
+    int rd; /* this pass's reader: BW_HW, BW_PF, BW_KICK or BW_KICK512 */
     uint64_t sink[256];
 } bw_ctx;
 
@@ -65,6 +70,24 @@ read_avx2_pf(const uint8_t *p, size_t n, int rd)
     }
     a = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
     return (uint64_t)_mm256_extract_epi64(a, 0) ^ (uint64_t)_mm256_extract_epi64(a, 3);
+}
+
+/* BW_KICK512: 64-byte loads, 256 bytes per step, the page kick. */
+__attribute__((target("avx512f"))) static uint64_t
+read_avx512_kick(const uint8_t *p, size_t n)
+{
+    __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+    for (size_t i = 0; i + 256 <= n; i += 256) {
+        kern_kick(p + i, 256);
+        a = _mm512_xor_si512(a, _mm512_load_si512((const void *)(p + i)));
+        b = _mm512_xor_si512(b, _mm512_load_si512((const void *)(p + i + 64)));
+        c = _mm512_xor_si512(c, _mm512_load_si512((const void *)(p + i + 128)));
+        d = _mm512_xor_si512(d, _mm512_load_si512((const void *)(p + i + 192)));
+    }
+    a = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+    uint64_t v = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(a));
+    _mm256_zeroupper();
+    return v;
 }
 
 __attribute__((target("avx2"))) static uint64_t
@@ -90,16 +113,19 @@ read_plain(const uint8_t *p, size_t n)
     return s;
 }
 
-/* Task i of n reads the i-th slice (whole 128-byte blocks). */
+/* Task i of n reads the i-th slice (whole 256-byte blocks). */
 static void
 bw_task(void *vctx, size_t task, size_t n_tasks)
 {
     bw_ctx *c = vctx;
-    size_t per = c->bytes / n_tasks / 128 * 128;
+    size_t per = c->bytes / n_tasks / 256 * 256;
     const uint8_t *p = c->buf + task * per;
     uint64_t v;
 #if defined(__x86_64__)
-    v = c->avx2 ? read_avx2(p, per, c->rd) : read_plain(p, per);
+    if (c->rd == BW_KICK512)
+        v = read_avx512_kick(p, per);
+    else
+        v = c->avx2 ? read_avx2(p, per, c->rd) : read_plain(p, per);
 #else
     v = read_plain(p, per);
 #endif
@@ -145,7 +171,10 @@ kern_membw_meter_new(int n_threads, size_t bytes, kern_membw_meter **out)
         kern_membw_meter_free(m);
         return rc;
     }
-    m->c = (bw_ctx){.buf = buf, .bytes = bytes, .avx2 = kern_cpu_get()->avx2};
+    m->c = (bw_ctx){.buf = buf,
+                    .bytes = bytes,
+                    .avx2 = kern_cpu_get()->avx2,
+                    .avx512 = kern_cpu_get()->avx2 && kern_cpu_get()->avx512f};
     *out = m;
     return 0;
 }
@@ -168,7 +197,7 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
     if (reps < 1 || reps > 1000)
         return aria_errf(ARIA_EINVAL, "membw: %d reps (1..1000)", reps);
     /* the readers (see the top of the file): reader r's times at t[r * reps] */
-    int n_rd = m->c.avx2 ? KERN_MEMBW_READERS : 1;
+    int n_rd = m->c.avx512 ? KERN_MEMBW_READERS : m->c.avx2 ? KERN_MEMBW_READERS - 1 : 1;
     double *t = aria_alloc_array((size_t)(n_rd * reps), sizeof(double));
     double *tc = aria_alloc_array((size_t)(n_rd * reps), sizeof(double));
     if (!t || !tc) {
@@ -196,7 +225,7 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
         }
     /* the reader with the shorter median time counts (a median per reader,
      * not the faster of each pair, which would favour the noise) */
-    size_t read = m->bytes / n_tasks / 128 * 128 * n_tasks;
+    size_t read = m->bytes / n_tasks / 256 * 256 * n_tasks;
     int k = 0;
     for (int r = 0; r < n_rd; r++) {
         out->reader_gbs[r] = (double)read / aria_median(t + r * reps, (size_t)reps) / 1e9;

@@ -1050,8 +1050,8 @@ Test(ops, bandwidth_meter_reports_consistent_figures)
                bw.cpu_gbs);
             CK(bw.best_gbs >= bw.gbs, "%d threads: fastest pass %.3f below the median %.3f", nth,
                bw.best_gbs, bw.gbs);
-            /* the best reader counts (x86-64 with AVX2 runs three, else one
-             * and the others read 0) */
+            /* the best reader counts (x86-64 with AVX-512F runs four, with
+             * AVX2 three, else one, and the others read 0) */
             double best_rd = 0;
             for (int k = 0; k < KERN_MEMBW_READERS; k++) {
                 double g = bw.reader_gbs[k];
@@ -1065,6 +1065,9 @@ Test(ops, bandwidth_meter_reports_consistent_figures)
             }
             CK(bw.gbs == best_rd, "gbs %.3f, best reader %.3f", bw.gbs, best_rd);
             CK(!kern_cpu_get()->avx2 || bw.reader_gbs[2] > 0, "page-kick reader did not run");
+            CK((bw.reader_gbs[3] > 0) == (kern_cpu_get()->avx2 && kern_cpu_get()->avx512f),
+               "512-bit page-kick reader: %.2f GB/s, AVX-512F %d", bw.reader_gbs[3],
+               (int)kern_cpu_get()->avx512f);
         }
         kern_membw_meter_free(m);
     }
