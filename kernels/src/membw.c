@@ -14,12 +14,12 @@
  * hardware alone in fast ones; the page kick, added when the kernels took
  * it up, read 20-30 % more than the hardware alone in fast minutes (tenth
  * round of docs/performance.md). A fourth reader (AVX-512F) kicks the
- * pages the same way with 64-byte loads, 256 bytes per step: the int8 head
- * kernel (64-byte loads, 4 chunks per step) streamed 108 % of the three
- * AVX2 readers' best, and in a scratch program this reader read 71-72 GB/s
- * where the AVX2 kick reader read 64-65 (eleventh round). Any one reader
- * alone would under-read the machine some of the time, and so flatter the
- * roofline fraction; so would a reader slower than our own kernels.
+ * pages the same way with 64-byte loads, 256 bytes per step, as the int8
+ * head kernel reads: in fast minutes it read up to 4 % more than the AVX2
+ * kick reader in 3 of 4 passes, in slow ones the same (eleventh round). Any
+ * one reader alone would under-read the machine some of the time, and so
+ * flatter the roofline fraction; so would a reader slower than our own
+ * kernels.
  */
 #define _DEFAULT_SOURCE /* madvise, MAP_ANONYMOUS */
 #include <stdlib.h>
