@@ -167,19 +167,29 @@ Test(model, engine_matches_float_reference_on_model_synth_files)
     }
 }
 
+/* Write `so` to a temporary file named by tag (its path in path) and load it
+ * without a tokenizer; *n = the floats engine_run writes. */
+static kern_model *
+synth_load(const synth_opts *so, const char *tag, char *path, size_t path_n, size_t *n)
+{
+    tmp_path(path, path_n, tag);
+    cr_assert_eq(synth_write(path, so), 0);
+    kern_model *m = NULL;
+    kern_model_opts mo = {.no_tokenizer = true};
+    cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s", aria_err_msg());
+    *n = (size_t)(1 + N_STEPS) * kern_model_get_info(m)->n_vocab;
+    return m;
+}
+
 Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks)
 {
     const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ1_0, KERN_WT_F16};
     for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
         for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
             char path[128];
-            tmp_path(path, sizeof path, "det");
             synth_opts so = small_opts(ARCHS[a], types[t], 100 + a * 10 + t);
-            cr_assert_eq(synth_write(path, &so), 0);
-            kern_model *m = NULL;
-            kern_model_opts mo = {.no_tokenizer = true};
-            cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s", aria_err_msg());
-            size_t n = (size_t)(1 + N_STEPS) * kern_model_get_info(m)->n_vocab;
+            size_t n;
+            kern_model *m = synth_load(&so, "det", path, sizeof path, &n);
             float *base = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
             for (int kv = 0; kv < 2; kv++) {
                 engine_run(m, 1, 64, (kern_kv_type)kv, false, base);
@@ -217,16 +227,12 @@ Test(model, kv_cache_layouts_give_identical_logits)
     const uint32_t groups[] = {0, 2, 4, 8, 16};
     for (size_t s = 0; s < ARIA_ARRAY_LEN(kvh); s++) {
         char path[128];
-        tmp_path(path, sizeof path, "kvg");
         synth_opts so = small_opts(ARCHS[s == 0 ? 2 : 3], KERN_WT_TQ2_0, 400 + s);
         so.n_embd = 512;
         so.n_head = 16;
         so.n_head_kv = kvh[s];
-        cr_assert_eq(synth_write(path, &so), 0);
-        kern_model *m = NULL;
-        kern_model_opts mo = {.no_tokenizer = true};
-        cr_assert_eq(kern_model_load(path, &mo, &m), 0, "%s", aria_err_msg());
-        size_t n = (size_t)(1 + N_STEPS) * kern_model_get_info(m)->n_vocab;
+        size_t n;
+        kern_model *m = synth_load(&so, "kvg", path, sizeof path, &n);
         float *base = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
         for (int kv = 0; kv < 2; kv++) {
             engine_run_g(m, 1, 64, (kern_kv_type)kv, false, 1, base);
