@@ -1067,8 +1067,9 @@ eng_kv_group_auto(const kern_model_info *I, int n_threads)
     if (!att_gscores || I->n_head != I->n_head_kv || I->head_dim % 16 ||
         I->head_dim > ATT_BLOCK_DMAX)
         return 1;
-    /* the largest block with a block per thread (two per thread, for
-     * balance: attention even in pool-stats A/B, eleventh round) */
+    /* the largest block size that leaves a block per thread (for two
+     * threads, blocks of 4 claimed two per thread for balance measured even
+     * with one block of 8 each: docs/performance.md, eleventh round) */
     for (size_t G = 8; G >= 4; G /= 2)
         if (I->n_head_kv % G == 0 && I->n_head_kv / G >= nth)
             return G;
