@@ -969,11 +969,8 @@ eng_mat_apply_n(kern_ctx *c, const eng_mat *const *w, size_t n_mats, const float
 /* Decode: each worker thread, once its share of the coming run is done,
  * fetches the start of its own range in the run after it (given by w):
  * while the calling thread does the serial steps between runs (norms, rope,
- * the activation), the memory system would otherwise idle. Up to HINT_BYTES
- * per thread (about what one thread streams during such a gap). */
-#ifndef HINT_BYTES
-#define HINT_BYTES ((size_t)128 << 10)
-#endif
+ * the activation), the memory system would otherwise idle. Up to
+ * KERN_POOL_HINT_BYTES per thread. */
 static void
 hint_next(kern_ctx *c, const eng_mat *const *w, size_t n)
 {
@@ -991,7 +988,7 @@ hint_next(kern_ctx *c, const eng_mat *const *w, size_t n)
         const void *a = w[0]->kind == ENG_MAT_INT8
                             ? kern_i8mat_range_start(c->pool, &w[0]->i8, t, &len)
                             : kern_tmat_range_start(c->pool, tm, n, t, &len);
-        kern_pool_hint_next(c->pool, t, a, len < HINT_BYTES ? len : HINT_BYTES);
+        kern_pool_hint_next(c->pool, t, a, len < KERN_POOL_HINT_BYTES ? len : KERN_POOL_HINT_BYTES);
     }
 }
 
@@ -1059,19 +1056,26 @@ kv_stride(const kern_ctx *c)
     return c->kv_group * c->m->info.head_dim;
 }
 
+/* Whether decode takes the block loops (att_block) for blocks of G heads
+ * of this model; otherwise a blocked cache is read head by head, rows
+ * G * head_dim apart. */
+static bool
+att_blocks_take(const kern_model_info *I, size_t G)
+{
+    return att_gscores && G > 1 && G % 4 == 0 && G <= ATT_BLOCK_MAX && I->n_head == I->n_head_kv &&
+           I->head_dim % 16 == 0 && I->head_dim <= ATT_BLOCK_DMAX;
+}
+
 size_t
 eng_kv_group_auto(const kern_model_info *I, int n_threads)
 {
     pthread_once(&h2f_once, h2f_tab_build);
     size_t nth = n_threads > 1 ? (size_t)n_threads : 1;
-    if (!att_gscores || I->n_head != I->n_head_kv || I->head_dim % 16 ||
-        I->head_dim > ATT_BLOCK_DMAX)
-        return 1;
     /* the largest block size that leaves a block per thread (for two
      * threads, blocks of 4 claimed two per thread for balance measured even
      * with one block of 8 each: docs/performance.md, eleventh round) */
     for (size_t G = 8; G >= 4; G /= 2)
-        if (I->n_head_kv % G == 0 && I->n_head_kv / G >= nth)
+        if (att_blocks_take(I, G) && I->n_head_kv % G == 0 && I->n_head_kv / G >= nth)
             return G;
     return 1;
 }
@@ -1235,8 +1239,7 @@ att_task(void *ctx, size_t task, size_t n_tasks)
     const kern_model_info *I = &c->m->info;
     size_t H = I->n_head, D = I->head_dim;
     size_t P = (size_t)j->p0 + j->n; /* cached positions after this chunk */
-    size_t sc_rows = c->kv_group > 2 ? c->kv_group : 2;
-    float *sc = c->scores + task * sc_rows * (size_t)c->o.n_ctx;
+    float *sc = c->scores + task * c->scores_rows * (size_t)c->o.n_ctx;
     bool conv = c->o.kv_type == KERN_KV_F16 && j->n > 1;
     float *kf = conv ? c->kvf + task * 2 * (size_t)c->o.n_ctx * D : NULL;
     float *vf = conv ? kf + (size_t)c->o.n_ctx * D : NULL;
@@ -1376,8 +1379,7 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
         /* Decode with a blocked cache (see kv_off): a block of heads per
          * unit where the block loops take it, else heads one at a time
          * reading rows G * D apart. */
-        bool blocks = n == 1 && att_gscores && G > 1 && G % 4 == 0 && G <= ATT_BLOCK_MAX &&
-                      I->n_head == I->n_head_kv && D % 16 == 0 && D <= ATT_BLOCK_DMAX;
+        bool blocks = n == 1 && att_blocks_take(I, G);
         /* Decode: this token's cache rows, fetched while q is rotated (when
          * they were fetched before the q/k/v run, that run's weight stream
          * had evicted them again by the time they were written). */

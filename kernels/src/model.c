@@ -770,8 +770,8 @@ kern_ctx_new_opts(const kern_model *m, const kern_ctx_opts *opts, kern_ctx **out
     c->up = aria_alloc_array(B * F, sizeof(float));
     c->out = aria_alloc_array(B * W, sizeof(float));
     c->n_att_slots = (size_t)o.n_threads;
-    size_t sc_rows = c->kv_group > 2 ? c->kv_group : 2;
-    c->scores = aria_alloc_array(c->n_att_slots * sc_rows * (size_t)o.n_ctx, sizeof(float));
+    c->scores_rows = c->kv_group > 2 ? c->kv_group : 2;
+    c->scores = aria_alloc_array(c->n_att_slots * c->scores_rows * (size_t)o.n_ctx, sizeof(float));
     c->kvf = aria_alloc_array(c->n_att_slots * 2 * (size_t)o.n_ctx * I->head_dim, sizeof(float));
     size_t stride = kern_act_padded(W);
     c->acts_q = aria_alloc_array(B, stride);

@@ -107,18 +107,19 @@ struct kern_ctx {
     /* RoPE tables [n_ctx][n_rot/2]. */
     float *rope_cos, *rope_sin;
     /* Activations, B = n_batch rows each (shape comments per row). */
-    float *x;      /* [B][n_embd] residual stream */
-    float *xn;     /* [B][max(n_embd, n_ff, n_q)] normalized input of a matmul */
-    float *q;      /* [B][n_head * head_dim] */
-    float *k;      /* [B][n_head_kv * head_dim] */
-    float *v;      /* [B][n_head_kv * head_dim] */
-    float *att;    /* [B][n_head * head_dim] attention output */
-    float *gate;   /* [B][n_ff] */
-    float *up;     /* [B][n_ff] */
-    float *out;    /* [B][max(n_embd, n_ff, n_q)] matmul output */
-    float *scores; /* [n_att_slots][max(2, kv_group)][n_ctx] attention scratch,
-                      one per task (two rows: att_pair; G rows: a block) */
-    float *kvf;    /* [n_att_slots][2][n_ctx][head_dim] K/V rows as float (prefill) */
+    float *x;           /* [B][n_embd] residual stream */
+    float *xn;          /* [B][max(n_embd, n_ff, n_q)] normalized input of a matmul */
+    float *q;           /* [B][n_head * head_dim] */
+    float *k;           /* [B][n_head_kv * head_dim] */
+    float *v;           /* [B][n_head_kv * head_dim] */
+    float *att;         /* [B][n_head * head_dim] attention output */
+    float *gate;        /* [B][n_ff] */
+    float *up;          /* [B][n_ff] */
+    float *out;         /* [B][max(n_embd, n_ff, n_q)] matmul output */
+    float *scores;      /* [n_att_slots][scores_rows][n_ctx] attention scratch, one
+                           per task (two rows: att_pair; G rows: a block) */
+    size_t scores_rows; /* max(2, kv_group) */
+    float *kvf;         /* [n_att_slots][2][n_ctx][head_dim] K/V rows as float (prefill) */
     size_t n_att_slots;
     size_t width;   /* max(n_embd, n_ff, n_q) */
     kern_acts acts; /* [B] rows of int8 activations, stride >= width padded */

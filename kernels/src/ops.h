@@ -248,6 +248,10 @@ void kern_pool_prefetch_after(kern_pool *p, const void *addr, size_t len);
  * so the time the driving thread spends between runs is not lost to the
  * memory system. A hint holds for one run; a no-op without workers. */
 void kern_pool_hint_next(kern_pool *p, size_t thread, const void *addr, size_t len);
+/* The engine's hint per worker (forward.c's hint_next): about what one
+ * thread streams while the driving thread does the serial steps between
+ * two runs. */
+#define KERN_POOL_HINT_BYTES ((size_t)128 << 10)
 /* Index of the calling thread in the pool whose task it runs (0: the
  * driving thread, or no pool). */
 size_t kern_pool_self(void);

@@ -48,20 +48,6 @@ measure_bandwidth(kern_pool *pool, int reps, double *cpu_gbs)
     return bw.gbs;
 }
 
-/* The mean of two bandwidth passes of `reps` repetitions, one right before
- * and one right after the timing `timed` (the lines of weights that stream
- * from memory are set against the bandwidth of their own minute; see
- * bench_model). *before / *after: the two. */
-typedef struct bw_around {
-    double before, after;
-} bw_around;
-
-static double
-bw_mean(const bw_around *b)
-{
-    return (b->before + b->after) / 2;
-}
-
 /* ------------------------------------------------------------------ */
 /* matrices with random content                                          */
 /* ------------------------------------------------------------------ */
@@ -274,7 +260,8 @@ model_pass(kern_pool *p, const kern_ops *o, model *md, const float *x, acts *ae,
 }
 
 /* Worker threads' hints for the run after the next one (as forward.c's
- * hint_next: the start of each worker's own range, up to 128 KiB). */
+ * hint_next: the start of each worker's own range, up to
+ * KERN_POOL_HINT_BYTES). */
 static void
 hint_after(kern_pool *p, const kern_tmat *const *m, size_t n, const kern_i8mat *h)
 {
@@ -282,7 +269,7 @@ hint_after(kern_pool *p, const kern_tmat *const *m, size_t n, const kern_i8mat *
         size_t len = 0;
         const void *a =
             h ? kern_i8mat_range_start(p, h, t, &len) : kern_tmat_range_start(p, m, n, t, &len);
-        kern_pool_hint_next(p, t, a, len < ((size_t)128 << 10) ? len : ((size_t)128 << 10));
+        kern_pool_hint_next(p, t, a, len < KERN_POOL_HINT_BYTES ? len : KERN_POOL_HINT_BYTES);
     }
 }
 
@@ -489,21 +476,32 @@ print_res(const char *kernel, const char *shape_s, const kern_ops *o, int thread
     fflush(stdout);
 }
 
-/* A kernel line whose weights stream from memory: job j timed between two
- * bandwidth passes (same threads), its fraction against their mean. */
+/* Job j timed between two bandwidth passes (same threads, 3 repetitions
+ * each), bw[0] / bw[1]: the lines whose weights stream from memory are set
+ * against the bandwidth of their own minute (as bench_model's sweeps). */
+static res
+time_between_passes(kern_pool *p, job *j, int reps, double bytes, double ops, double bw[2])
+{
+    double c;
+    bw[0] = measure_bandwidth(p, 3, &c);
+    res r = time_job(p, j, reps, bytes, ops);
+    bw[1] = measure_bandwidth(p, 3, &c);
+    return r;
+}
+
+/* A kernel line whose weights stream from memory, against the mean of the
+ * passes around it. */
 static void
 print_res_around(kern_pool *p, const char *kernel, const char *shape_s, const kern_ops *o,
                  int threads, job *j, int reps, double bytes, double ops)
 {
-    double c;
-    bw_around b;
-    b.before = measure_bandwidth(p, 3, &c);
-    res r = time_job(p, j, reps, bytes, ops);
-    b.after = measure_bandwidth(p, 3, &c);
+    double bw[2];
+    res r = time_between_passes(p, j, reps, bytes, ops, bw);
+    double m = (bw[0] + bw[1]) / 2;
     printf("kernel %-14s %-18s %-10s threads %d  %9.3f ms  %7.2f GB/s  %7.1f GOP/s  %5.1f%% of "
            "%.1f GB/s (passes before/after %.1f / %.1f)\n",
-           kernel, shape_s, o->name, threads, r.ms, r.gbs, r.gops, 100.0 * r.gbs / bw_mean(&b),
-           bw_mean(&b), b.before, b.after);
+           kernel, shape_s, o->name, threads, r.ms, r.gbs, r.gops, 100.0 * r.gbs / m, m, bw[0],
+           bw[1]);
     fflush(stdout);
 }
 
@@ -594,15 +592,13 @@ stream_line(kern_pool *p, job *j, size_t cols, int threads, int reps, double byt
 {
     char shp[64];
     snprintf(shp, sizeof shp, "%zux%zu", j->rows, cols);
-    double c;
-    bw_around b;
-    b.before = measure_bandwidth(p, 3, &c);
-    res r = time_job(p, j, reps, bytes, 2.0 * (double)j->rows * (double)cols);
-    b.after = measure_bandwidth(p, 3, &c);
+    double bw[2];
+    res r = time_between_passes(p, j, reps, bytes, 2.0 * (double)j->rows * (double)cols, bw);
+    double m = (bw[0] + bw[1]) / 2;
     printf("stream %-12s %-13s %-10s threads %d  %9.3f ms  %7.2f GB/s  %5.1f%% of %.1f GB/s "
            "(passes before/after %.1f / %.1f)\n",
            j->kind == 3 ? "i8mat_matvec" : "tmat_matvec", shp, j->o->name, threads, r.ms, r.gbs,
-           100.0 * r.gbs / bw_mean(&b), bw_mean(&b), b.before, b.after);
+           100.0 * r.gbs / m, m, bw[0], bw[1]);
     fflush(stdout);
 }
 
