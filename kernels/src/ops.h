@@ -83,6 +83,22 @@ kern_kick(const void *p, size_t step)
         __builtin_prefetch((const char *)p + KERN_KICK_DIST, 0, 3);
 }
 
+/* With the kick, the ternary decode kernels also fetch each line 3 KiB
+ * ahead: they spend ~13 instructions per 64-byte line (four code fields,
+ * four broadcasts, four dot products) where the int8 head kernel spends ~4,
+ * so the out-of-order window holds a quarter of the lines in flight, and
+ * their streams ran at 68-84 % of the bandwidth pass where the int8 kernel
+ * ran at 90-110 % (bench_kernels_ops, two threads). Two threads, the plain
+ * kick and this alternated pass by pass over 256 MiB (scratch, medians of
+ * 25 pairs): +1-4 % when the kick alone streamed 55-66 GB/s, +20-30 % when
+ * it streamed 47-53 (docs/performance.md, twelfth round). */
+#define KERN_AHEAD_DIST 3072
+static inline void
+kern_ahead(const void *p)
+{
+    __builtin_prefetch((const char *)p + KERN_AHEAD_DIST, 0, 3);
+}
+
 /* The kick for a loop that reads several rows at once (the float matvec):
  * one prefetch per 4 KiB of [p, p + len), rows it reads later (prefetches
  * past a buffer's end are harmless). */

@@ -190,6 +190,7 @@ tmat_tile(const kern_tmat *m, const int8_t *q, size_t tile, __m256i *lo, __m256i
         __m256i h_lo = _mm256_setzero_si256(), h_hi = h_lo;
         for (size_t k = k0; k < k1; k++) {
             kern_kick(p + 64 * k, 64);
+            kern_ahead(p + 64 * k);
             UNPACK8(p + 64 * k);
             CHUNK_DOT(q + 16 * k, h_lo, h_hi);
         }

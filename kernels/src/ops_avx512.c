@@ -114,7 +114,8 @@ finish_rows(__m512i isum, int32_t sub_scalar, float s_tok, const float *wscale, 
  * the largest, 128 * 127 per product, inside int32): four AND per 64 bytes
  * instead of three shifts and four AND (measured in a two-thread stream
  * over 512 MiB, variants interleaved: docs/performance.md, seventh round).
- * The only software prefetch is the page kick (kern_kick, tenth round). */
+ * Software prefetch: the page kick (kern_kick, tenth round) and each line
+ * KERN_AHEAD_DIST ahead (kern_ahead, twelfth round). */
 static __m512i
 tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
 {
@@ -126,6 +127,8 @@ tmat_tile1(const kern_tmat *m, const int8_t *q, size_t tile)
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
     for (size_t k = 0; k < nk; k += 2) {
         kern_kick(p0 + 64 * k, 128);
+        kern_ahead(p0 + 64 * k);
+        kern_ahead(p0 + 64 * k + 64);
         const int8_t *qk = q + 16 * k;
         __m512i w = _mm512_load_si512(p0 + 64 * k);
         a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(w, f0), _mm512_set1_epi32(ld32(qk)));
