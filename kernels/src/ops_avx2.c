@@ -289,6 +289,8 @@ i8mat_matvec_avx2(const kern_i8mat *m, const kern_acts *a, float *out, size_t r0
         __m256i lo0 = _mm256_setzero_si256(), hi0 = lo0, lo1 = lo0, hi1 = lo0;
         for (size_t k = 0; k < nk; k += 2) {
             kern_kick(p + 64 * k, 128);
+            kern_ahead(p + 64 * k);
+            kern_ahead(p + 64 * k + 64);
             __m256i b0 = _mm256_set1_epi32(ld32(q + 4 * k));
             __m256i b1 = _mm256_set1_epi32(ld32(q + 4 * k + 4));
             __m256i w0 = _mm256_load_si256((const __m256i *)(p + 64 * k));
