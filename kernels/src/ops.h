@@ -86,14 +86,14 @@ kern_kick(const void *p, size_t step)
 /* With the kick, the ternary decode kernels also fetch each line 3 KiB
  * ahead: they spend ~13 instructions per 64-byte line (four code fields,
  * four broadcasts, four dot products) where the int8 head kernel spends ~4,
- * so the out-of-order window holds a quarter of the lines in flight, and
- * their streams ran at 68-84 % of the bandwidth pass where the int8 kernel
- * ran at 90-110 % (bench_kernels_ops, two threads). Two threads, the plain
- * kick and this alternated pass by pass over 256 MiB (scratch, medians of
- * 25 pairs): +1-4 % when the kick alone streamed 55-66 GB/s, +20-30 % when
- * it streamed 47-53 (docs/performance.md, twelfth round). The AVX2 int8
- * head kernel (~12 instructions per line) takes it too; the AVX-512 one
- * (~4) measured 0.95-0.99 with it and does not. */
+ * so (our reading) the out-of-order window holds about a quarter as many of
+ * their lines in flight; their streams ran at 68-84 % of the pass where the
+ * int8 kernel ran at 90-110 % (bench_kernels_ops, two threads). Two
+ * threads, the plain kick and this alternated pass by pass over 256 MiB
+ * (scratch, medians of 25 pairs): +1-4 % when the kick alone streamed
+ * 55-66 GB/s, +20-30 % when it streamed 47-53 (docs/performance.md, twelfth
+ * round). The AVX2 int8 head kernel (~12 instructions per line) takes it
+ * too; the AVX-512 one (~4) measured 0.95-0.99 with it and does not. */
 #define KERN_AHEAD_DIST 3072
 static inline void
 kern_ahead(const void *p)
