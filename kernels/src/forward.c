@@ -809,14 +809,18 @@ att_gscores_512(const float *qv, const void *k, bool f16, size_t G, size_t D, si
         }
     size_t nr = np * G, hp = G / 2;
     const uint8_t *kb = k, *kend = kb + nr * rs;
-    size_t r0 = 0;
+    /* row r0 is (position p, head h), kept without dividing by G: h is a
+     * multiple of 4 at each step, so the step's four head pairs from h / 2
+     * wrap past hp at most once */
+    size_t r0 = 0, p = 0, h = 0;
     for (; r0 + 8 <= nr; r0 += 8) {
         const uint8_t *r = kb + r0 * rs;
         if (f16)
             att_pf(r + ATT_PF, kend, 8 * rs);
-        size_t s = r0 % G / 2; /* the head pair of rows r0, r0 + 1 */
-        const __m512 *x0 = xq[s], *x1 = xq[(s + 1) % hp], *x2 = xq[(s + 2) % hp],
-                     *x3 = xq[(s + 3) % hp];
+        size_t s[4];
+        for (size_t j = 0; j < 4; j++)
+            s[j] = h / 2 + j < hp ? h / 2 + j : h / 2 + j - hp;
+        const __m512 *x0 = xq[s[0]], *x1 = xq[s[1]], *x2 = xq[s[2]], *x3 = xq[s[3]];
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (size_t i = 0; i < D; i += 8) {
             __m512 kr[4];
@@ -828,12 +832,16 @@ att_gscores_512(const float *qv, const void *k, bool f16, size_t G, size_t D, si
         }
         float o[8];
         att_tree8x2x4(a0, a1, a2, a3, scale, o);
-        for (size_t t = 0; t < 8; t++)
-            sc[(r0 + t) % G * sc_stride + (r0 + t) / G] = o[t];
+        for (size_t t = 0; t < 8; t++) {
+            sc[h * sc_stride + p] = o[t];
+            if (++h == G) {
+                h = 0;
+                p++;
+            }
+        }
     }
-    for (; r0 < nr; r0++)
-        att_scores_avx(qv + r0 % G * D, kb + r0 * rs, f16, D, D, 1, scale,
-                       sc + r0 % G * sc_stride + r0 / G);
+    for (; r0 < nr; r0++, h++) /* the last position's rows (G = 4, np odd) */
+        att_scores_avx(qv + h * D, kb + r0 * rs, f16, D, D, 1, scale, sc + h * sc_stride + p);
 }
 
 /* a·V of a block (D % 16 == 0): acc row h += pr row h [p] * V row (p, h),
