@@ -35,6 +35,7 @@ typedef struct kern_membw {
      * step (AVX-512F); 0 where a reader does not run (no AVX2: only [0];
      * no AVX-512F: not [3]); gbs is the largest */
     double reader_gbs[KERN_MEMBW_READERS];
+    int n_readers; /* the readers that ran: reader_gbs[0 .. n_readers) */
 } kern_membw;
 
 /* Memory read bandwidth: n_threads threads (the engine's pool; the caller

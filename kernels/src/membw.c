@@ -232,6 +232,7 @@ kern_membw_meter_run(kern_membw_meter *m, int reps, kern_membw *out)
         if (out->reader_gbs[r] > out->reader_gbs[k])
             k = r;
     }
+    out->n_readers = n_rd;
     out->gbs = out->reader_gbs[k];
     out->cpu_gbs = (double)read / aria_median(tc + k * reps, (size_t)reps) / 1e9;
     out->best_gbs = best * ((double)read / (double)m->bytes) / 1e9;

@@ -119,7 +119,6 @@ typedef struct bench_res {
     double prefill_s[256], decode_s[256];
     double decode_cpu_s, prefill_cpu_s;
     kern_membw bw; /* medians over the repetitions of the run bandwidths */
-    int n_readers; /* bandwidth readers the meter ran (4, 3 without AVX-512F, 1 without AVX2) */
     kern_membw bw_before[256], bw_after[256]; /* right before and after each decode */
     uint64_t kv_bytes;                        /* kv_bytes_per_token */
     double load_before, load_after;
@@ -231,7 +230,7 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("bandwidth_gbs", json_real(r->bw.gbs));
     SET("bandwidth_cpu_gbs", json_real(r->bw.cpu_gbs));
     json_t *rd = json_array();
-    for (int k = 0; k < r->n_readers; k++)
+    for (int k = 0; k < r->bw.n_readers; k++)
         json_array_append_new(rd, json_real(r->bw.reader_gbs[k]));
     SET("bandwidth_reader_gbs", rd);
     SET("roofline_fraction", json_real(roof));
@@ -274,10 +273,10 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
            "the repetitions, each the mean of passes right before and right after its decode)\n",
            r->bw.gbs, r->bw.cpu_gbs);
     printf("               readers alone: %.2f GB/s hardware prefetch", r->bw.reader_gbs[0]);
-    if (r->n_readers >= 3)
+    if (r->bw.n_readers >= 3)
         printf(", %.2f GB/s every line 16 KiB ahead, %.2f GB/s page kick", r->bw.reader_gbs[1],
                r->bw.reader_gbs[2]);
-    if (r->n_readers == 4)
+    if (r->bw.n_readers == 4)
         printf(", %.2f GB/s page kick with 512-bit loads", r->bw.reader_gbs[3]);
     printf("\n");
     printf("roofline       %.1f %% (decode bound at this bandwidth: %.1f tok/s); weights alone "
@@ -394,12 +393,9 @@ cmd_bench(int argc, char **argv)
     }
     r->bw.gbs = aria_median(gbs, (size_t)cfg.reps);
     r->bw.cpu_gbs = aria_median(cgbs, (size_t)cfg.reps);
-    /* each reader the meter ran (its figure is 0 where it did not): the
-     * same median */
-    r->n_readers = r->bw_before[0].reader_gbs[3] > 0   ? 4
-                   : r->bw_before[0].reader_gbs[1] > 0 ? 3
-                                                       : 1;
-    for (int k = 0; k < r->n_readers; k++) {
+    /* each reader the meter ran: the same median */
+    r->bw.n_readers = r->bw_before[0].n_readers;
+    for (int k = 0; k < r->bw.n_readers; k++) {
         for (int i = 0; i < cfg.reps; i++)
             gbs[i] = (r->bw_before[i].reader_gbs[k] + r->bw_after[i].reader_gbs[k]) / 2;
         r->bw.reader_gbs[k] = aria_median(gbs, (size_t)cfg.reps);

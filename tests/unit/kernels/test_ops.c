@@ -1065,6 +1065,8 @@ Test(ops, bandwidth_meter_reports_consistent_figures)
             }
             CK(bw.gbs == best_rd, "gbs %.3f, best reader %.3f", bw.gbs, best_rd);
             CK(!kern_cpu_get()->avx2 || bw.reader_gbs[2] > 0, "page-kick reader did not run");
+            int want_rd = !kern_cpu_get()->avx2 ? 1 : kern_cpu_get()->avx512f ? 4 : 3;
+            CK(bw.n_readers == want_rd, "%d readers reported, %d ran", bw.n_readers, want_rd);
             CK((bw.reader_gbs[3] > 0) == (kern_cpu_get()->avx2 && kern_cpu_get()->avx512f),
                "512-bit page-kick reader: %.2f GB/s, AVX-512F %d", bw.reader_gbs[3],
                (int)kern_cpu_get()->avx512f);
