@@ -212,6 +212,90 @@ Test(model, logits_bit_identical_across_threads_batching_and_kv_chunks)
     }
 }
 
+/* Views of a per-thread layout cover the matrix's rows in order, each in
+ * whole tiles, and the matrix's own tiles are gone. */
+static void
+expect_views(const eng_mat *w, const char *what)
+{
+    if (w->kind != ENG_MAT_TERNARY)
+        return;
+    cr_expect_gt(w->n_views, 0, "%s: no views", what);
+    cr_expect_null(w->t.data, "%s: the matrix kept its own tiles", what);
+    uint32_t r = 0;
+    for (size_t i = 0; i < w->n_views; i++) {
+        cr_expect_eq(w->view_r0[i], r, "%s view %zu starts at row %u, not %u", what, i,
+                     w->view_r0[i], r);
+        cr_expect_eq(w->view_r0[i] % KERN_TROWS, 0, "%s view %zu", what, i);
+        cr_expect_eq(w->view[i].cols, w->t.cols);
+        /* the synthetic files' ternary scales are equal across rows, so
+         * the logits alone would not catch a view's scales off by rows */
+        cr_expect(w->view[i].wscale == w->t.wscale + w->view_r0[i], "%s view %zu scales", what, i);
+        cr_expect_not_null(w->view[i].data);
+        r += (uint32_t)w->view[i].rows;
+    }
+    cr_expect_eq(r, w->rows, "%s: views cover %u of %u rows", what, r, w->rows);
+}
+
+/* A per-thread weight layout (kern_model_opts.layout_threads) never changes
+ * a logit: layouts made for 2, 3, 5 and 16 threads, run on 1, 2 and 3 threads,
+ * the prompt in one chunk and token by token, both cache types; all bit for
+ * bit the per-matrix layout on one thread. */
+Test(model, per_thread_weight_layout_gives_identical_logits)
+{
+    const kern_wtype types[] = {KERN_WT_I2_S, KERN_WT_TQ2_0, KERN_WT_F16};
+    for (size_t a = 0; a < ARIA_ARRAY_LEN(ARCHS); a++) {
+        for (size_t t = 0; t < ARIA_ARRAY_LEN(types); t++) {
+            char path[128];
+            synth_opts so = small_opts(ARCHS[a], types[t], 300 + a * 10 + t);
+            so.n_ff = 768;
+            size_t n;
+            kern_model *m = synth_load(&so, "lay", path, sizeof path, &n);
+            float *base = malloc(n * sizeof(float)), *other = malloc(n * sizeof(float));
+            static const int LT[] = {2, 3, 5, 16};
+            for (size_t li = 0; li < ARIA_ARRAY_LEN(LT); li++) {
+                int lt = LT[li];
+                kern_model *ml = NULL;
+                kern_model_opts mo = {.no_tokenizer = true, .layout_threads = lt};
+                cr_assert_eq(kern_model_load(path, &mo, &ml), 0, "%s", aria_err_msg());
+                const eng_layer *y = &ml->layers[1];
+                if (types[t] != KERN_WT_F16) {
+                    cr_expect_gt(ml->n_regions, 0, "%s %s: no layout for %d threads", ARCHS[a],
+                                 kern_wtype_name(types[t]), lt);
+                    const eng_mat *all[7] = {&y->wq,    &y->wk,  &y->wv,   &y->wo,
+                                             &y->wgate, &y->wup, &y->wdown};
+                    for (size_t i = 0; i < 7; i++)
+                        expect_views(all[i], ARCHS[a]);
+                    /* q/k/v (16 + 8 + 8 tiles) for 3 threads: shares end at
+                     * tiles 10 and 21, inside q and inside k */
+                    if (lt == 3) {
+                        cr_expect_eq(y->wq.n_views, 2);
+                        cr_expect_eq(y->wk.n_views, 2);
+                        cr_expect_eq(y->wv.n_views, 1);
+                    }
+                } else {
+                    cr_expect_eq(ml->n_regions, 0, "a float model has no ternary layout");
+                }
+                for (int kv = 0; kv < 2; kv++) {
+                    engine_run(m, 1, 64, (kern_kv_type)kv, false, base);
+                    for (int th = 1; th <= 3; th++) {
+                        engine_run(ml, th, 64, (kern_kv_type)kv, false, other);
+                        cr_expect(memcmp(base, other, n * sizeof(float)) == 0,
+                                  "%s %s kv %d: layout for %d threads on %d differs", ARCHS[a],
+                                  kern_wtype_name(types[t]), kv, lt, th);
+                    }
+                    engine_run(ml, 2, 5, (kern_kv_type)kv, true, other);
+                    cr_expect(memcmp(base, other, n * sizeof(float)) == 0, "one-by-one differs");
+                }
+                kern_model_free(ml);
+            }
+            free(base);
+            free(other);
+            kern_model_free(m);
+            unlink(path);
+        }
+    }
+}
+
 /* The KV cache in blocks of G heads (kern_ctx_opts.kv_group) never changes
  * a logit: 16 heads of 32 (no grouped-query attention: blocks of 4, 8 and 16
  * take the block loops where the CPU has them (with 4, the last position's
