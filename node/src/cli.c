@@ -141,8 +141,6 @@ static const cli_verb verbs[] = {
      "  --reps R       timed repetitions (default 5)\n"
      "  --batch B      tokens per forward chunk in prefill (default 64)\n"
      "  --int8-head    run the LM head as an int8 copy made at load (changes logits)\n"
-     "  --layout-threads L  lay the weights out per thread for L threads (default:\n"
-     "                 T; 0: one allocation per matrix; never changes a value)\n"
      "  --bw-mib M     bandwidth buffer in MiB (default 1024; keep it >> the LLC)\n"
      "  --json         print one JSON object (decode_tok_s, prefill_tok_s,\n"
      "                 bytes_per_token, bandwidth_gbs, roofline_fraction,\n"

@@ -99,7 +99,6 @@ typedef struct bench_cfg {
     int threads;
     uint32_t n_prompt, n_gen, n_batch;
     int reps;
-    int layout; /* kern_model_opts.layout_threads (-1: the thread count) */
     size_t bw_bytes;
     bool json, int8_head;
 } bench_cfg;
@@ -218,7 +217,6 @@ print_json(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     SET("head", json_string(cfg->int8_head ? "int8" : "float"));
     SET("isa", json_string(kern_kernels_path()));
     SET("threads", json_integer(cfg->threads));
-    SET("layout_threads", json_integer(cfg->layout));
     SET("prompt", json_integer(cfg->n_prompt));
     SET("gen", json_integer(cfg->n_gen));
     SET("reps", json_integer(cfg->reps));
@@ -262,8 +260,8 @@ print_text(const bench_cfg *cfg, const kern_model_info *I, const bench_res *r, d
     printf("model          %s (%s, %s projections, %.3f B params, %s head)\n", cfg->model,
            I->arch_name, kern_wtype_name(I->proj_type), (double)I->n_params / 1e9,
            cfg->int8_head ? "int8" : "float");
-    printf("kernels        %s, %d thread%s, weights laid out for %d, load %.2f s\n",
-           kern_kernels_path(), cfg->threads, cfg->threads == 1 ? "" : "s", cfg->layout, r->load_s);
+    printf("kernels        %s, %d thread%s, load %.2f s\n", kern_kernels_path(), cfg->threads,
+           cfg->threads == 1 ? "" : "s", r->load_s);
     printf("prefill        %.1f tok/s (median of %d, %u tokens, batch %u), %.4f CPU-s/token\n",
            pre_tok_s, cfg->reps, cfg->n_prompt, cfg->n_batch, pre_cpu_tok);
     printf("decode         %.1f tok/s (median of %d, %u tokens), %.4f CPU-s/token\n", dec_tok_s,
@@ -299,8 +297,7 @@ int
 cmd_bench(int argc, char **argv)
 {
     const cli_verb *v = cli_verb_find("bench");
-    bench_cfg cfg = {
-        .threads = 1, .n_prompt = 64, .n_gen = 32, .n_batch = 64, .reps = 5, .layout = -1};
+    bench_cfg cfg = {.threads = 1, .n_prompt = 64, .n_gen = 32, .n_batch = 64, .reps = 5};
     int64_t bw_mib = 1024;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -335,9 +332,6 @@ cmd_bench(int argc, char **argv)
         } else if (strcmp(a, "--bw-mib") == 0) {
             PARSE_I(1, 1 << 20, "--bw-mib");
             bw_mib = iv;
-        } else if (strcmp(a, "--layout-threads") == 0) {
-            PARSE_I(0, 16, "--layout-threads");
-            cfg.layout = (int)iv;
         } else if (strcmp(a, "--int8-head") == 0) {
             cfg.int8_head = true;
         } else if (strcmp(a, "--json") == 0) {
@@ -361,10 +355,8 @@ cmd_bench(int argc, char **argv)
     kern_membw_meter *bwm = NULL;
     int rc, ret = 1;
     r->load_before = load_avg();
-    if (cfg.layout < 0)
-        cfg.layout = cfg.threads > 16 ? 0 : cfg.threads;
     kern_model_opts mo = {
-        .no_tokenizer = true, .int8_head = cfg.int8_head, .layout_threads = cfg.layout};
+        .no_tokenizer = true, .int8_head = cfg.int8_head, .layout_threads = cfg.threads};
     double t0 = aria_clock_s(CLOCK_MONOTONIC);
     if ((rc = kern_model_load(cfg.model, &mo, &m)) < 0) {
         ret = cli_fail(rc, "loading the model");

@@ -143,8 +143,6 @@ check_json(const char *out, int threads, bool int8_head)
                   strcmp(isa, "avx512vnni") == 0,
               "isa '%s'", isa);
     cr_expect_eq((int)num(o, "threads"), threads);
-    /* the weights are laid out for the run's thread count by default */
-    cr_expect_eq((int)num(o, "layout_threads"), threads);
     cr_expect_eq((int)num(o, "prompt"), 16);
     cr_expect_eq((int)num(o, "gen"), 8);
     cr_expect_str_eq(json_string_value(json_object_get(o, "head")), int8_head ? "int8" : "float");
