@@ -930,33 +930,6 @@ mat_parts(const eng_mat *w, float *out, const kern_tmat **tm, float **y, size_t 
     return true;
 }
 
-/* mat_parts of n ternary matrices for one run (y may be NULL: addresses
- * only): matrix by matrix, or, when all are interleaved views of the same
- * rows (gate/up in a per-thread layout), piece by piece across them, so
- * the pool's range k holds piece k of each. */
-static bool
-mats_parts(const eng_mat *const *w, size_t n, float *const *y, const kern_tmat **tm, float **yo,
-           size_t *k, size_t max)
-{
-    bool inter = n > 1;
-    for (size_t i = 0; i < n && inter; i++)
-        inter = w[i]->interleaved && w[i]->n_views == w[0]->n_views;
-    if (!inter) {
-        for (size_t i = 0; i < n; i++)
-            if (!mat_parts(w[i], y ? y[i] : NULL, tm, yo, k, max))
-                return false;
-        return true;
-    }
-    if (*k + n * w[0]->n_views > max)
-        return false;
-    for (size_t v = 0; v < w[0]->n_views; v++)
-        for (size_t i = 0; i < n; i++, (*k)++) {
-            tm[*k] = &w[i]->view[v];
-            yo[*k] = y ? y[i] + w[i]->view_r0[v] : NULL;
-        }
-    return true;
-}
-
 void
 eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n, float *y,
               size_t ys)
@@ -1009,9 +982,8 @@ eng_mat_apply_n(kern_ctx *c, const eng_mat *const *w, size_t n_mats, const float
     size_t k = 0;
     bool fused = true;
     for (size_t i = 0; i < n_mats && fused; i++)
-        fused =
-            w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols && (n == 1 || ys[i] == ys[0]);
-    fused = fused && mats_parts(w, n_mats, y, tm, yo, &k, KERN_SPLIT_MAX);
+        fused = w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols &&
+                (n == 1 || ys[i] == ys[0]) && mat_parts(w[i], y[i], tm, yo, &k, KERN_SPLIT_MAX);
     if (!fused) {
         for (size_t i = 0; i < n_mats; i++)
             eng_mat_apply(c, w[i], x, xs, n, y[i], ys[i]);
@@ -1037,11 +1009,12 @@ hint_next(kern_ctx *c, const eng_mat *const *w, size_t n)
     const kern_tmat *tm[KERN_SPLIT_MAX];
     float *yo[KERN_SPLIT_MAX];
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (w[i]->kind != ENG_MAT_TERNARY && !(n == 1 && w[i]->kind == ENG_MAT_INT8))
             return;
-    if (w[0]->kind == ENG_MAT_TERNARY && !mats_parts(w, n, NULL, tm, yo, &k, KERN_SPLIT_MAX))
-        return;
+        if (w[i]->kind == ENG_MAT_TERNARY && !mat_parts(w[i], NULL, tm, yo, &k, KERN_SPLIT_MAX))
+            return;
+    }
     for (size_t t = 1; t < (size_t)nth; t++) {
         size_t len = 0;
         const void *a = w[0]->kind == ENG_MAT_INT8
@@ -1357,42 +1330,25 @@ att_task(void *ctx, size_t task, size_t n_tasks)
  * gives the same values. */
 typedef struct silu_job {
     kern_ctx *c;
-    size_t n, parts;
-    _Atomic uint32_t claimed; /* bit k: part k taken */
+    size_t n;
 } silu_job;
 
-/* Part k of `parts`: elements [n k / parts, n (k + 1) / parts) rounded down
- * to 16, which with a per-thread layout are the gate and up rows pool
- * thread k computed (model.c lay_walk, interleaved). Each task takes its
- * thread's part first, then any part not yet taken (a thread may run
- * several tasks). */
 static void
 silu_task(void *ctx, size_t task, size_t n_tasks)
 {
-    (void)task;
-    (void)n_tasks;
-    silu_job *j = ctx;
-    size_t self = kern_pool_self();
-    for (size_t s = 0; s < j->parts; s++) {
-        size_t k = (self + s) % j->parts;
-        if (atomic_fetch_or_explicit(&j->claimed, 1u << k, memory_order_relaxed) & (1u << k))
-            continue;
-        size_t i0 = j->n * k / j->parts / 16 * 16;
-        size_t i1 = k + 1 == j->parts ? j->n : j->n * (k + 1) / j->parts / 16 * 16;
-        if (i1 > i0)
-            kern_m_silu_mul_row(j->c->gate + i0, j->c->up + i0, i1 - i0);
-    }
+    const silu_job *j = ctx;
+    size_t i0 = j->n * task / n_tasks / 16 * 16;
+    size_t i1 = task + 1 == n_tasks ? j->n : j->n * (task + 1) / n_tasks / 16 * 16;
+    if (i1 > i0)
+        kern_m_silu_mul_row(j->c->gate + i0, j->c->up + i0, i1 - i0);
 }
 
 static void
 silu_mul_split(kern_ctx *c, size_t n)
 {
-    size_t nth = (size_t)kern_pool_threads(c->pool), parts = n >= 1024 ? nth : 1;
-    if (parts > 32)
-        parts = 32;
-    silu_job j = {.c = c, .n = n, .parts = parts};
-    atomic_init(&j.claimed, 0);
-    kern_pool_run(parts > 1 ? c->pool : NULL, silu_task, &j, parts);
+    silu_job j = {.c = c, .n = n};
+    size_t nth = (size_t)kern_pool_threads(c->pool);
+    kern_pool_run(n >= 1024 ? c->pool : NULL, silu_task, &j, n >= 1024 ? nth : 1);
 }
 
 static void
@@ -1526,9 +1482,6 @@ eng_forward_chunk(kern_ctx *c, const int32_t *ids, size_t n, float *logits)
             eng_mat_apply_n(c, ws, 2, c->xn, W, n, ys, st);
         }
         SITE("activation");
-        if (n == 1 && y->ffn_sub_norm &&
-            I->arch != KERN_ARCH_BITNET_B158) /* read by the sub-norm */
-            kern_pool_prefetch_after(c->pool, c->gate, F * sizeof(float));
         if (I->arch == KERN_ARCH_BITNET_B158) {
             relu2_mul_row(c->gate, c->up, n * F);
         } else {

@@ -653,7 +653,6 @@ fail:
 typedef struct lay_group {
     eng_mat *w[3];
     size_t n;
-    bool inter; /* gate/up: thread k takes piece k of each (see lay_walk) */
 } lay_group;
 
 static void
@@ -664,7 +663,6 @@ lay_add(lay_group *g, size_t *ng, eng_mat *const *w, size_t n)
         joint = joint && w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols;
     if (joint) {
         g[*ng].n = n;
-        g[*ng].inter = false;
         for (size_t i = 0; i < n; i++)
             g[*ng].w[i] = w[i];
         (*ng)++;
@@ -673,7 +671,6 @@ lay_add(lay_group *g, size_t *ng, eng_mat *const *w, size_t n)
     for (size_t i = 0; i < n; i++)
         if (w[i]->kind == ENG_MAT_TERNARY) {
             g[*ng].n = 1;
-            g[*ng].inter = false;
             g[*ng].w[0] = w[i];
             (*ng)++;
         }
@@ -688,11 +685,6 @@ lay_groups(eng_layer *y, lay_group g[8])
     lay_add(g, &ng, qkv, 3);
     lay_add(g, &ng, o, 1);
     lay_add(g, &ng, gu, 2);
-    /* gate and up element-wise after the run (SiLU/ReLU² times up): each
-     * thread's share holds the same rows of both, so its part of that step
-     * reads what it just wrote */
-    if (g[ng - 1].n == 2 && gu[0]->rows == gu[1]->rows)
-        g[ng - 1].inter = true;
     lay_add(g, &ng, dn, 1);
     return ng;
 }
@@ -705,23 +697,13 @@ lay_tiles(const eng_mat *w)
 
 /* Walk group g's tiles in thread order: thread k of nr owns the group's
  * tiles [total * k / nr, total * (k + 1) / nr) (the pool's split for a
- * one-token run, ops.c split_run), or with g->inter tiles
- * [T * k / nr, T * (k + 1) / nr) of each of its matrices of T tiles (the
- * pool's split of the run that takes the views piece by piece, forward.c
- * mats_parts, when T * k / nr is whole or its fraction is under a half);
- * fn gets each piece (matrix, its tiles [t0, t1), thread k). */
+ * one-token run, ops.c split_run); fn gets each piece (matrix i, its tiles
+ * [t0, t1), thread k). */
 typedef void (*lay_piece_fn)(void *ud, eng_mat *w, size_t t0, size_t t1, size_t k);
 
 static void
 lay_walk(const lay_group *g, size_t nth, lay_piece_fn fn, void *ud)
 {
-    if (g->inter) {
-        size_t T = lay_tiles(g->w[0]), nr = nth < T ? nth : T;
-        for (size_t k = 0; k < nr; k++)
-            for (size_t i = 0; i < g->n; i++)
-                fn(ud, g->w[i], T * k / nr, T * (k + 1) / nr, k);
-        return;
-    }
     size_t total = 0;
     for (size_t i = 0; i < g->n; i++)
         total += lay_tiles(g->w[i]);
@@ -829,10 +811,8 @@ lay_out(kern_model *m, size_t nth)
         size_t ng = lay_groups(&m->layers[l], g);
         for (size_t i = 0; i < ng; i++) {
             lay_walk(&g[i], nth, lay_copy, &st);
-            for (size_t j = 0; j < g[i].n; j++) { /* views came in row order */
+            for (size_t j = 0; j < g[i].n; j++) /* views came in row order */
                 kern_tmat_release_data(&g[i].w[j]->t);
-                g[i].w[j]->interleaved = g[i].inter;
-            }
         }
     }
     return 0;

@@ -72,9 +72,6 @@ typedef struct eng_mat {
      * tiles in one thread's region of the model (not owned; row scales
      * point into t's); t keeps the shape and scales, t.data is NULL. */
     size_t n_views;
-    /* gate/up: thread k's share is piece k of both matrices (views of the
-     * same rows), so a run takes the views piece by piece across them */
-    bool interleaved;
     uint32_t view_r0[ENG_VIEWS_MAX];
     kern_tmat view[ENG_VIEWS_MAX];
 } eng_mat;

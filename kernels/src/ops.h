@@ -60,9 +60,9 @@
 #include "kern_cpu.h"
 
 #define KERN_TROWS 16 /* rows per interleaved tile */
-/* matrices one kern_tmat_matmul_n run takes: gate and up cut into
- * per-thread views for up to 16 threads (model.c lay_out) */
-#define KERN_SPLIT_MAX 32
+/* matrices one kern_tmat_matmul_n run takes: q/k/v cut into per-thread
+ * views for up to 16 threads (model.c lay_out) */
+#define KERN_SPLIT_MAX 24
 #define KERN_TCOLS     64 /* column padding of tmat / i8mat / activations */
 /* Most columns of a ternary matrix: the AVX-512 decode tile sums the top
  * code field scaled by 64, at most 128 * 127 for each of the cols / 4
