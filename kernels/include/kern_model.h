@@ -68,14 +68,6 @@ typedef struct kern_model_opts {
      * changes logits (slightly) and is still bit-identical across ISA paths
      * and thread counts. */
     bool int8_head;
-    /* Lay the ternary weights out for decode on this many threads (2..16;
-     * 0 or 1: one allocation per matrix, as built): pool thread k's share
-     * of every decode run (q/k/v, o, gate/up, down; the split the pool
-     * makes for that thread count) is placed right after its share of the
-     * run before, so each thread reads ONE stream through a token instead
-     * of a new one per matrix. Values and results do not change; any thread
-     * count runs on any layout (docs/performance.md, thirteenth round). */
-    int layout_threads;
 } kern_model_opts;
 
 /* Hyperparameters and facts about a loaded model. Strings are owned by the

@@ -914,22 +914,6 @@ att_accum_avx_any(float *acc, const float *pr, const void *v, bool f16, size_t s
 }
 #endif
 
-/* The kern_tmat(s) holding ternary w's rows, appended to tm[*k] (with
- * y[*k] = where their rows go in out): w->t itself, or its views in a
- * per-thread layout (model.c lay_out). False if more than max in all. */
-static bool
-mat_parts(const eng_mat *w, float *out, const kern_tmat **tm, float **y, size_t *k, size_t max)
-{
-    size_t nv = w->n_views ? w->n_views : 1;
-    if (*k + nv > max)
-        return false;
-    for (size_t i = 0; i < nv; i++, (*k)++) {
-        tm[*k] = w->n_views ? &w->view[i] : &w->t;
-        y[*k] = out ? out + (w->n_views ? w->view_r0[i] : 0) : NULL;
-    }
-    return true;
-}
-
 void
 eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n, float *y,
               size_t ys)
@@ -938,15 +922,10 @@ eng_mat_apply(kern_ctx *c, const eng_mat *w, const float *x, size_t xs, size_t n
         c->acts.n_tok = n;
         c->acts.cols = w->cols;
         kern_quant_acts(c->pool, x, xs, &c->acts);
-        const kern_tmat *tm[ENG_VIEWS_MAX];
-        float *yo[ENG_VIEWS_MAX];
-        size_t k = 0;
-        bool parts = mat_parts(w, y, tm, yo, &k, ENG_VIEWS_MAX);
-        ARIA_ASSERT(parts);
-        (void)parts;
-        for (size_t i = 0; i < k; i += KERN_SPLIT_MAX)
-            kern_tmat_matmul_n(c->pool, tm + i, k - i < KERN_SPLIT_MAX ? k - i : KERN_SPLIT_MAX,
-                               &c->acts, yo + i, ys);
+        if (n == 1)
+            kern_tmat_matvec(c->pool, &w->t, &c->acts, y);
+        else
+            kern_tmat_matmul(c->pool, &w->t, &c->acts, y, ys);
         return;
     }
     if (w->kind == ENG_MAT_INT8) {
@@ -977,22 +956,22 @@ static void
 eng_mat_apply_n(kern_ctx *c, const eng_mat *const *w, size_t n_mats, const float *x, size_t xs,
                 size_t n, float *const *y, const size_t *ys)
 {
-    const kern_tmat *tm[KERN_SPLIT_MAX];
-    float *yo[KERN_SPLIT_MAX];
-    size_t k = 0;
-    bool fused = true;
+    bool fused = n_mats <= 8;
     for (size_t i = 0; i < n_mats && fused; i++)
-        fused = w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols &&
-                (n == 1 || ys[i] == ys[0]) && mat_parts(w[i], y[i], tm, yo, &k, KERN_SPLIT_MAX);
+        fused =
+            w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols && (n == 1 || ys[i] == ys[0]);
     if (!fused) {
         for (size_t i = 0; i < n_mats; i++)
             eng_mat_apply(c, w[i], x, xs, n, y[i], ys[i]);
         return;
     }
+    const kern_tmat *tm[8];
+    for (size_t i = 0; i < n_mats; i++)
+        tm[i] = &w[i]->t;
     c->acts.n_tok = n;
     c->acts.cols = w[0]->cols;
     kern_quant_acts(c->pool, x, xs, &c->acts);
-    kern_tmat_matmul_n(c->pool, tm, k, &c->acts, yo, ys[0]);
+    kern_tmat_matmul_n(c->pool, tm, n_mats, &c->acts, y, ys[0]);
 }
 
 /* Decode: each worker thread, once its share of the coming run is done,
@@ -1006,20 +985,17 @@ hint_next(kern_ctx *c, const eng_mat *const *w, size_t n)
     int nth = kern_pool_threads(c->pool);
     if (nth <= 1 || n > 8)
         return;
-    const kern_tmat *tm[KERN_SPLIT_MAX];
-    float *yo[KERN_SPLIT_MAX];
-    size_t k = 0;
+    const kern_tmat *tm[8];
     for (size_t i = 0; i < n; i++) {
         if (w[i]->kind != ENG_MAT_TERNARY && !(n == 1 && w[i]->kind == ENG_MAT_INT8))
             return;
-        if (w[i]->kind == ENG_MAT_TERNARY && !mat_parts(w[i], NULL, tm, yo, &k, KERN_SPLIT_MAX))
-            return;
+        tm[i] = &w[i]->t;
     }
     for (size_t t = 1; t < (size_t)nth; t++) {
         size_t len = 0;
         const void *a = w[0]->kind == ENG_MAT_INT8
                             ? kern_i8mat_range_start(c->pool, &w[0]->i8, t, &len)
-                            : kern_tmat_range_start(c->pool, tm, k, t, &len);
+                            : kern_tmat_range_start(c->pool, tm, n, t, &len);
         kern_pool_hint_next(c->pool, t, a, len < KERN_POOL_HINT_BYTES ? len : KERN_POOL_HINT_BYTES);
     }
 }

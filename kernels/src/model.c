@@ -560,8 +560,6 @@ load_tensors(loader *L)
     return 0;
 }
 
-static int lay_out(kern_model *m, size_t nth);
-
 int
 kern_model_load(const char *path, const kern_model_opts *opts, kern_model **out)
 {
@@ -602,8 +600,6 @@ kern_model_load(const char *path, const kern_model_opts *opts, kern_model **out)
     L.arch = m->arch_name;
     if ((rc = load_hparams(&L)) < 0 || (rc = load_tensors(&L)) < 0)
         goto fail;
-    if (opts->layout_threads > 1)
-        lay_out(m, (size_t)opts->layout_threads);
 
     m->info.bos_id = m->info.eos_id = m->info.eot_id = -1;
     if (!opts->no_tokenizer) {
@@ -643,181 +639,6 @@ fail:
     return rc;
 }
 
-/* ------------------------------------------------------------------ */
-/* Per-thread weight layout                                             */
-/* ------------------------------------------------------------------ */
-
-/* The matrices one decode run streams (forward.c: q/k/v in one run and
- * gate/up in one when all are ternary with the same input width; else
- * each ternary matrix alone). */
-typedef struct lay_group {
-    eng_mat *w[3];
-    size_t n;
-} lay_group;
-
-static void
-lay_add(lay_group *g, size_t *ng, eng_mat *const *w, size_t n)
-{
-    bool joint = true;
-    for (size_t i = 0; i < n; i++)
-        joint = joint && w[i]->kind == ENG_MAT_TERNARY && w[i]->cols == w[0]->cols;
-    if (joint) {
-        g[*ng].n = n;
-        for (size_t i = 0; i < n; i++)
-            g[*ng].w[i] = w[i];
-        (*ng)++;
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (w[i]->kind == ENG_MAT_TERNARY) {
-            g[*ng].n = 1;
-            g[*ng].w[0] = w[i];
-            (*ng)++;
-        }
-}
-
-static size_t
-lay_groups(eng_layer *y, lay_group g[8])
-{
-    size_t ng = 0;
-    eng_mat *qkv[3] = {&y->wq, &y->wk, &y->wv}, *gu[2] = {&y->wgate, &y->wup};
-    eng_mat *o[1] = {&y->wo}, *dn[1] = {&y->wdown};
-    lay_add(g, &ng, qkv, 3);
-    lay_add(g, &ng, o, 1);
-    lay_add(g, &ng, gu, 2);
-    lay_add(g, &ng, dn, 1);
-    return ng;
-}
-
-static size_t
-lay_tiles(const eng_mat *w)
-{
-    return w->t.rows_p / KERN_TROWS;
-}
-
-/* Walk group g's tiles in thread order: thread k of nr owns the group's
- * tiles [total * k / nr, total * (k + 1) / nr) (the pool's split for a
- * one-token run, ops.c split_run); fn gets each piece (matrix i, its tiles
- * [t0, t1), thread k). */
-typedef void (*lay_piece_fn)(void *ud, eng_mat *w, size_t t0, size_t t1, size_t k);
-
-static void
-lay_walk(const lay_group *g, size_t nth, lay_piece_fn fn, void *ud)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < g->n; i++)
-        total += lay_tiles(g->w[i]);
-    size_t nr = nth < total ? nth : total;
-    for (size_t k = 0; k < nr; k++) {
-        size_t g0 = total * k / nr, g1 = total * (k + 1) / nr, base = 0;
-        for (size_t i = 0; i < g->n; i++) {
-            size_t n = lay_tiles(g->w[i]);
-            size_t a = g0 > base ? g0 - base : 0, b = g1 - base < n ? g1 - base : n;
-            if (g1 > base && a < b)
-                fn(ud, g->w[i], a, b, k);
-            base += n;
-        }
-    }
-}
-
-typedef struct lay_state {
-    size_t bytes[ENG_LAYOUT_MAX]; /* pass 1: sizes; pass 2: cursors */
-    uint8_t *region[ENG_LAYOUT_MAX];
-    bool too_many;
-} lay_state;
-
-static void
-lay_count(void *ud, eng_mat *w, size_t t0, size_t t1, size_t k)
-{
-    lay_state *st = ud;
-    st->bytes[k] += (t1 - t0) * w->t.cols_p * 4;
-    if (w->n_views == ENG_VIEWS_MAX)
-        st->too_many = true;
-    else
-        w->n_views++;
-}
-
-static void
-lay_copy(void *ud, eng_mat *w, size_t t0, size_t t1, size_t k)
-{
-    lay_state *st = ud;
-    size_t tb = w->t.cols_p * 4, r0 = t0 * KERN_TROWS, r1 = t1 * KERN_TROWS;
-    uint8_t *dst = st->region[k] + st->bytes[k];
-    memcpy(dst, w->t.data + t0 * tb, (t1 - t0) * tb);
-    st->bytes[k] += (t1 - t0) * tb;
-    kern_tmat *v = &w->view[w->n_views];
-    memset(v, 0, sizeof *v);
-    v->rows = (r1 < w->t.rows ? r1 : w->t.rows) - r0;
-    v->cols = w->t.cols;
-    v->rows_p = r1 - r0;
-    v->cols_p = w->t.cols_p;
-    v->data = dst;
-    v->wscale = w->t.wscale + r0;
-    w->view_r0[w->n_views] = (uint32_t)r0;
-    w->n_views++;
-}
-
-/* Copy every ternary decode matrix into nth per-thread regions, in run
- * order (layer by layer: q/k/v, o, gate/up, down), and replace each
- * matrix's own tiles by views into them. On any failure the model keeps
- * its per-matrix layout (the views are dropped). */
-static int
-lay_out(kern_model *m, size_t nth)
-{
-    if (nth < 2 || nth > ENG_LAYOUT_MAX)
-        return 0;
-    lay_state st;
-    memset(&st, 0, sizeof st);
-    for (uint32_t l = 0; l < m->info.n_layer; l++) {
-        lay_group g[8];
-        size_t ng = lay_groups(&m->layers[l], g);
-        for (size_t i = 0; i < ng; i++)
-            lay_walk(&g[i], nth, lay_count, &st);
-    }
-    bool ok = !st.too_many;
-    for (uint32_t l = 0; l < m->info.n_layer && ok; l++) {
-        lay_group g[8];
-        size_t ng = lay_groups(&m->layers[l], g);
-        for (size_t i = 0; i < ng && ok; i++) {
-            size_t v = 0;
-            for (size_t j = 0; j < g[i].n; j++)
-                v += g[i].w[j]->n_views;
-            ok = v <= KERN_SPLIT_MAX; /* one pool run takes them all */
-        }
-    }
-    for (size_t k = 0; k < nth && ok; k++) {
-        if (!st.bytes[k])
-            continue;
-        st.region[k] = kern_big_alloc(st.bytes[k], &m->region_raw[k], &m->region_len[k]);
-        ok = st.region[k] != NULL;
-        m->n_regions = k + 1;
-    }
-    for (uint32_t l = 0; l < m->info.n_layer; l++) {
-        eng_layer *y = &m->layers[l];
-        eng_mat *all[7] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->wgate, &y->wup, &y->wdown};
-        for (size_t i = 0; i < 7; i++)
-            all[i]->n_views = 0;
-    }
-    if (!ok) {
-        for (size_t k = 0; k < m->n_regions; k++)
-            kern_big_free(m->region_raw[k], m->region_len[k]);
-        m->n_regions = 0;
-        ARIA_LOG_D("K0101", MOD, "per-thread layout for %zu threads not made", nth);
-        return 0;
-    }
-    memset(st.bytes, 0, sizeof st.bytes);
-    for (uint32_t l = 0; l < m->info.n_layer; l++) {
-        lay_group g[8];
-        size_t ng = lay_groups(&m->layers[l], g);
-        for (size_t i = 0; i < ng; i++) {
-            lay_walk(&g[i], nth, lay_copy, &st);
-            for (size_t j = 0; j < g[i].n; j++) /* views came in row order */
-                kern_tmat_release_data(&g[i].w[j]->t);
-        }
-    }
-    return 0;
-}
-
 void
 kern_model_free(kern_model *m)
 {
@@ -836,8 +657,6 @@ kern_model_free(kern_model *m)
         }
     }
     mat_fini(&m->head);
-    for (size_t k = 0; k < m->n_regions; k++)
-        kern_big_free(m->region_raw[k], m->region_len[k]);
     aria_free(m->layers);
     aria_free(m->norms);
     kern_tok_free(m->tok);

@@ -55,9 +55,6 @@ typedef enum eng_mat_kind {
     ENG_MAT_INT8 = 3,    /* kern_i8mat (int8 LM head), int8 activations */
 } eng_mat_kind;
 
-#define ENG_VIEWS_MAX  16 /* pieces of one matrix in a per-thread layout */
-#define ENG_LAYOUT_MAX 16 /* threads a per-thread layout is made for */
-
 /* One projection: y[rows] = W[rows x cols] x[cols] (x post_scale). */
 typedef struct eng_mat {
     eng_mat_kind kind;
@@ -67,13 +64,6 @@ typedef struct eng_mat {
     kern_i8mat i8;    /* INT8: owned */
     float post_scale; /* FLOAT: 1 or the file's ".scale" tensor value */
     int src_type;     /* kern_wtype in the file */
-    /* TERNARY in a per-thread layout (kern_model_opts.layout_threads): the
-     * rows as n_views matrices, view i = rows [view_r0[i], ...) with its
-     * tiles in one thread's region of the model (not owned; row scales
-     * point into t's); t keeps the shape and scales, t.data is NULL. */
-    size_t n_views;
-    uint32_t view_r0[ENG_VIEWS_MAX];
-    kern_tmat view[ENG_VIEWS_MAX];
 } eng_mat;
 
 typedef struct eng_layer {
@@ -95,10 +85,6 @@ struct kern_model {
     kern_gguf_tensor tok_embd; /* the embedding table as stored */
     eng_mat head;              /* LM head: output.weight or the tied embedding */
     kern_tok *tok;             /* owned, may be NULL */
-    /* per-thread layout: region k holds thread k's tiles (kern_big_alloc) */
-    size_t n_regions;
-    void *region_raw[ENG_LAYOUT_MAX];
-    size_t region_len[ENG_LAYOUT_MAX];
 };
 
 /* ------------------------------------------------------------------ */

@@ -229,16 +229,6 @@ kern_tmat_init(kern_tmat *m, size_t rows, size_t cols)
 }
 
 void
-kern_tmat_release_data(kern_tmat *m)
-{
-    if (m->mem_)
-        free_weights(m->mem_, m->mem_len_);
-    m->mem_ = NULL;
-    m->mem_len_ = 0;
-    m->data = NULL;
-}
-
-void
 kern_tmat_fini(kern_tmat *m)
 {
     if (!m)
@@ -578,7 +568,7 @@ tiles_per_task(size_t n_tiles, kern_pool *p)
     return t ? t : 1;
 }
 
-#define SPLIT_MAX KERN_SPLIT_MAX
+#define SPLIT_MAX 8
 #define STEAL_MAX 16 /* more threads: tasks claimed in turn */
 
 /* A range's unclaimed tiles [front, back) as one word (front low, back high):

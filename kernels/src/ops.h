@@ -60,10 +60,7 @@
 #include "kern_cpu.h"
 
 #define KERN_TROWS 16 /* rows per interleaved tile */
-/* matrices one kern_tmat_matmul_n run takes: q/k/v cut into per-thread
- * views for up to 16 threads (model.c lay_out) */
-#define KERN_SPLIT_MAX 24
-#define KERN_TCOLS     64 /* column padding of tmat / i8mat / activations */
+#define KERN_TCOLS 64 /* column padding of tmat / i8mat / activations */
 /* Most columns of a ternary matrix: the AVX-512 decode tile sums the top
  * code field scaled by 64, at most 128 * 127 for each of the cols / 4
  * columns in that field, in int32 (2^19 * 32 * 127 < 2^31). */
@@ -159,8 +156,6 @@ typedef struct kern_tmat {
  * ARIA_ENOMEM. */
 int kern_tmat_init(kern_tmat *m, size_t rows, size_t cols) ARIA_MUST_CHECK;
 void kern_tmat_fini(kern_tmat *m);
-/* Free m's tiles (data NULL afterwards); shape and row scales stay. */
-void kern_tmat_release_data(kern_tmat *m);
 /* Set row r from cols ternary values t[c] in {-1,0,1} (asserts) and its
  * scale. */
 void kern_tmat_set_row(kern_tmat *m, size_t r, const int8_t *t, float scale);
@@ -323,7 +318,7 @@ void kern_tmat_matvec(kern_pool *p, const kern_tmat *m, const kern_acts *a, floa
 void kern_tmat_matmul(kern_pool *p, const kern_tmat *m, const kern_acts *a, float *out,
                       size_t out_stride);
 /* Several matrices that read the same activations (q/k/v, gate/up) in ONE
- * pool run: out[i][t * out_stride + r] for matrix i (n_mats 1..KERN_SPLIT_MAX, every
+ * pool run: out[i][t * out_stride + r] for matrix i (n_mats 1..8, every
  * matrix's cols == a->cols). With one token it uses the matvec kernel and
  * out_stride is unused. Fewer pool runs per token = fewer thread
  * synchronisations in decode. */

@@ -355,8 +355,7 @@ cmd_bench(int argc, char **argv)
     kern_membw_meter *bwm = NULL;
     int rc, ret = 1;
     r->load_before = load_avg();
-    kern_model_opts mo = {
-        .no_tokenizer = true, .int8_head = cfg.int8_head, .layout_threads = cfg.threads};
+    kern_model_opts mo = {.no_tokenizer = true, .int8_head = cfg.int8_head};
     double t0 = aria_clock_s(CLOCK_MONOTONIC);
     if ((rc = kern_model_load(cfg.model, &mo, &m)) < 0) {
         ret = cli_fail(rc, "loading the model");

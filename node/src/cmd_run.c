@@ -250,8 +250,7 @@ cmd_run(int argc, char **argv)
     aria_buf_init(&chat_text, 0);
     int rc, ret = 1;
     long rss_start_kb = proc_status_kb("VmRSS:");
-    kern_model_opts mo = {
-        .no_tokenizer = false, .int8_head = int8_head, .layout_threads = (int)threads};
+    kern_model_opts mo = {.no_tokenizer = false, .int8_head = int8_head};
     if ((rc = kern_model_load(model_path, &mo, &m)) < 0) {
         ret = cli_fail(rc, "loading the model");
         goto out;

@@ -310,7 +310,7 @@ node_worker_open(const node_worker_opts *o, node_worker **out)
         w->o.threads = 1;
     if (w->o.queue_max < 1)
         w->o.queue_max = 4 * w->o.capacity;
-    kern_model_opts mo = {.int8_head = o->int8_head, .layout_threads = o->threads};
+    kern_model_opts mo = {.int8_head = o->int8_head};
     int rc = kern_model_load(o->model_path, &mo, &w->m);
     if (rc) {
         aria_free(w);
