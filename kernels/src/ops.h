@@ -83,21 +83,12 @@ kern_kick(const void *p, size_t step)
         __builtin_prefetch((const char *)p + KERN_KICK_DIST, 0, 3);
 }
 
-/* With the kick, the ternary decode kernels also fetch each line 4 KiB
- * ahead: they spend ~13 instructions per 64-byte line (four code fields,
- * four broadcasts, four dot products) where the int8 head kernel spends ~4,
- * so (our reading) the out-of-order window holds about a quarter as many of
- * their lines in flight; their streams ran at 68-84 % of the pass where the
- * int8 kernel ran at 90-110 % (bench_kernels_ops, two threads). Two
- * threads, the plain kick and this alternated pass by pass over 256 MiB
- * (scratch, medians of 25 pairs): +1-4 % when the kick alone streamed
- * 55-66 GB/s, +20-30 % when it streamed 47-53 (docs/performance.md, twelfth
- * round). The distance: 4 KiB over 3 KiB +1.6-2.2 roofline points for
- * bitnet-large in the engine (one binary, the distance from the
- * environment, 23 rotated rounds, 19 ahead), 2B-4T and the AVX2 table
- * even, 8 KiB worse (thirteenth round). The AVX2 int8 head kernel (~12
- * instructions per line) takes it too; the AVX-512 one (~4) measured
- * 0.95-0.99 with it and does not. */
+/* With the kick, the ternary decode kernels (and the AVX2 int8 head kernel)
+ * also fetch each line KERN_AHEAD_DIST ahead: at ~12-13 instructions per
+ * 64-byte line (the AVX-512 int8 kernel spends ~4 and does without) the
+ * out-of-order window alone keeps too few of their lines in flight (our
+ * reading). The measurements behind it and behind 4 KiB (rather than 3, 6
+ * or 8) are in docs/performance.md, twelfth and thirteenth rounds. */
 #define KERN_AHEAD_DIST 4096
 static inline void
 kern_ahead(const void *p)
